@@ -1,0 +1,91 @@
+"""Command-line pipeline: ``python -m vggexplorer {train,prune,evaluate,pack-test,...}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from . import cli_commands as cmds
+
+
+def _add_data_args(p: argparse.ArgumentParser, required_train: bool = False) -> None:
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="CIFAR-10 in ImageFolder layout (train/ and test/ class folders), e.g. ../shared/data/cifar10")
+    p.add_argument("--download-root", type=Path, default=None,
+                   help="download CIFAR-10 here with torchvision (needs internet once)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="python -m vggexplorer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train the dense VGG (resumable, checkpoint every epoch)")
+    _add_data_args(p)
+    p.add_argument("--run-dir", type=Path, default=Path("runs/dense"), help="state, log and cache (default runs/dense)")
+    p.add_argument("--out", type=Path, default=Path("checkpoints/dense.pt"))
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name == "extra":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        val = getattr(defaults, f.name)
+        if isinstance(val, bool):
+            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=val,
+                           help=f"default {val}")
+        else:
+            typ = int if f.name in ("max_steps_per_epoch", "train_subset") else type(val)
+            p.add_argument(flag, type=typ, default=val, help=f"default {val}")
+
+    p = sub.add_parser("prune", help="sensitivity scan, fine-grained magnitude pruning, masked fine-tuning")
+    _add_data_args(p)
+    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/dense.pt"))
+    p.add_argument("--target-sparsity", type=float, default=0.55,
+                   help="fraction of all conv and linear weights set to zero (default 0.55)")
+    p.add_argument("--run-dir", type=Path, default=Path("runs/pruned"))
+    p.add_argument("--out", type=Path, default=Path("checkpoints/pruned.pt"))
+    p.add_argument("--finetune-epochs", type=int, default=5)
+    p.add_argument("--finetune-lr", type=float, default=0.01)
+    p.add_argument("--scan-sparsities", type=str, default="0.3,0.4,0.5,0.6,0.7,0.8,0.9")
+    p.add_argument("--scan-images", type=int, default=5000, help="hold-out images used by the sensitivity scan")
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--max-steps-per-epoch", type=int, default=None)
+
+    p = sub.add_parser("evaluate", help="top-1 of a checkpoint on the CIFAR-10 test split")
+    p.add_argument("--checkpoint", type=Path, required=True)
+    _add_data_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--precision", default="fp32", help="fp32 (default, what the app shows) or bf16")
+
+    p = sub.add_parser("pack-test", help="bundle the test split into vggexplorer/assets/cifar10_test.npz")
+    _add_data_args(p)
+
+    p = sub.add_parser("info", help="print a checkpoint's metadata")
+    p.add_argument("--checkpoint", type=Path, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    try:
+        return getattr(cmds, "cmd_" + args.command.replace("-", "_"))(args)
+    except cmds.UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

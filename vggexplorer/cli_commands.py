@@ -1,0 +1,121 @@
+"""The CLI's subcommands as plain functions of parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .checkpoint import CheckpointError, load_model, read_checkpoint
+from .data import DataError, load_split, save_bundled_test
+
+UserError = (CheckpointError, DataError, ValueError, FileNotFoundError)
+
+
+def _file_log(run_dir: Path, name: str) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    h = logging.FileHandler(run_dir / name)
+    h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    logging.getLogger("vggexplorer").addHandler(h)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "extra"})
+    _file_log(args.run_dir, "train.log")
+    cache = args.run_dir / "cache" if args.data_dir else None
+    train_split = load_split("train", args.data_dir, args.download_root, cache_dir=cache)
+    test_split = load_split("test", args.data_dir, args.download_root, cache_dir=cache)
+    meta = train(cfg, train_split, args.run_dir, args.out, test_split=None, resume=args.resume)
+    finalize_metrics(args.out, test_split)
+    logging.getLogger("vggexplorer").info("wrote %s (val top-1 %.4f)", args.out, meta["metrics"]["val_top1"])
+    return 0
+
+
+def finalize_metrics(path: Path, test_split) -> dict:
+    """Evaluate the file as it ships (fp16 weights, packed) on the test split and store the result in it."""
+    import torch
+
+    from .evaluate import evaluate
+
+    model = load_model(path)
+    rep = evaluate(model, test_split, precision="fp32", progress=True)
+    ckpt = read_checkpoint(path)
+    ckpt["meta"].setdefault("metrics", {})
+    ckpt["meta"]["metrics"].update({"test_top1": rep["top1"], "test_images": rep["n_images"],
+                                    "test_per_class": rep["per_class"]})
+    tmp = path.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+    return rep
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from .prune import PruneConfig, prune_pipeline
+
+    cfg = PruneConfig(target_sparsity=args.target_sparsity, finetune_epochs=args.finetune_epochs,
+                      finetune_lr=args.finetune_lr,
+                      scan_sparsities=[float(s) for s in args.scan_sparsities.split(",")],
+                      scan_images=args.scan_images, batch_size=args.batch_size, seed=args.seed,
+                      precision=args.precision, max_steps_per_epoch=args.max_steps_per_epoch)
+    _file_log(args.run_dir, "prune.log")
+    cache = args.run_dir / "cache" if args.data_dir else None
+    train_split = load_split("train", args.data_dir, args.download_root, cache_dir=cache)
+    test_split = load_split("test", args.data_dir, args.download_root, cache_dir=cache)
+    prune_pipeline(cfg, args.checkpoint, train_split, args.run_dir, args.out, resume=args.resume)
+    finalize_metrics(args.out, test_split)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+    from .model import count_macs, count_nonzero_params, count_params, prunable_parameters
+
+    model = load_model(args.checkpoint)
+    split = load_split("test", args.data_dir, args.download_root)
+    if args.limit:
+        split = split.subset(range(min(args.limit, len(split))))
+    rep = evaluate(model, split, batch_size=args.batch_size, precision=args.precision, progress=not args.json)
+    weights = prunable_parameters(model)
+    total_w = sum(p.numel() for p in weights.values())
+    zero_w = sum(int((p == 0).sum()) for p in weights.values())
+    rep.update({
+        "checkpoint": str(args.checkpoint),
+        "role": model.meta.get("role"),
+        "data": str(args.data_dir or args.download_root or "bundled test split"),
+        "precision": args.precision,
+        "params": count_params(model),
+        "nonzero_params": count_nonzero_params(model),
+        "prunable_weights": total_w,
+        "weight_sparsity": zero_w / total_w,
+        "macs": count_macs(model),
+        "size_on_disk_bytes": Path(args.checkpoint).stat().st_size,
+    })
+    rep.pop("confusion")
+    if args.json:
+        print(json.dumps(rep))
+    else:
+        print(f"{args.checkpoint}: top-1 {rep['top1'] * 100:.2f}% on {rep['n_images']} images "
+              f"({rep['data']}), weight sparsity {rep['weight_sparsity'] * 100:.1f}%")
+        for c, a in rep["per_class"].items():
+            print(f"  {c:>10s} {a * 100:6.2f}%")
+    return 0
+
+
+def cmd_pack_test(args: argparse.Namespace) -> int:
+    split = load_split("test", args.data_dir, args.download_root)
+    path = save_bundled_test(split)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, {len(split)} images)")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    ckpt = read_checkpoint(args.checkpoint)
+    json.dump(ckpt["meta"], sys.stdout, indent=1, default=str)
+    print()
+    return 0

@@ -1,0 +1,311 @@
+"""Fine-grained (element-wise) magnitude pruning, as in the course lab (MIT 6.5940 lab 1).
+
+Per weight tensor (every parameter with dim > 1): ``num_zeros = round(numel * sparsity)``,
+``threshold`` = the ``num_zeros``-th smallest ``|w|``, ``mask = |w| > threshold``.
+Per-layer sparsities come from a sensitivity scan on a held-out slice of the *training* split
+(never the test split); fine-tuning re-applies the masks after every step, so pruned weights
+stay exactly zero.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import load_model, save_checkpoint
+from .data import Split, augment, stratified_holdout, to_float
+from .evaluate import accuracy_report, normalization_of, predict_logits
+from .model import CIFAR10_CLASSES, count_macs, count_nonzero_params, count_params, prunable_parameters
+from .runtime import autocast, hardware_summary, pick_device, pick_precision
+
+log = logging.getLogger("vggexplorer.prune")
+
+
+def magnitude_mask(weight: torch.Tensor, sparsity: float) -> tuple[torch.Tensor, float]:
+    """The lab's rule: zero the ``round(numel * sparsity)`` smallest-magnitude weights.
+
+    Returns ``(mask, threshold)`` with ``mask = |w| > threshold`` (bool, same shape). Ties at the
+    threshold are pruned too, so the sparsity is at least the requested one.
+    """
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    num_zeros = round(weight.numel() * sparsity)
+    if num_zeros == 0:
+        return torch.ones_like(weight, dtype=torch.bool), 0.0
+    mag = weight.detach().abs()
+    threshold = float(mag.flatten().float().kthvalue(num_zeros).values)
+    return mag > threshold, threshold
+
+
+def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+    """Zero the pruned weights in place (after every optimizer step during fine-tuning)."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, m in masks.items():
+            params[name].mul_(m.to(params[name].dtype))
+
+
+def prune_model(model: nn.Module, sparsities: Mapping[str, float]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """Prune ``model`` in place with per-layer sparsities; return (masks, thresholds)."""
+    params = prunable_parameters(model)
+    masks, thresholds = {}, {}
+    for name, s in sparsities.items():
+        masks[name], thresholds[name] = magnitude_mask(params[name], s)
+    apply_masks(model, masks)
+    return masks, thresholds
+
+
+def layer_sparsity(model: nn.Module) -> dict[str, float]:
+    """Fraction of exactly-zero entries in each prunable weight."""
+    return {n: float((p == 0).sum()) / p.numel() for n, p in prunable_parameters(model).items()}
+
+
+def overall_sparsity(model: nn.Module) -> float:
+    """Fraction of all conv and linear weights that are exactly zero."""
+    ps = prunable_parameters(model).values()
+    return sum(int((p == 0).sum()) for p in ps) / sum(p.numel() for p in ps)
+
+
+def sensitivity_scan(model: nn.Module, eval_fn: Callable[[nn.Module], float], sparsities: list[float],
+                     on_layer: Callable[[str, list[float]], None] | None = None,
+                     done: Mapping[str, list[float]] | None = None) -> dict[str, list[float]]:
+    """Accuracy against sparsity for each layer alone; the layer is restored after each point.
+
+    ``done`` holds curves from an interrupted scan, which are kept rather than recomputed.
+    """
+    curves: dict[str, list[float]] = dict(done or {})
+    for name, p in prunable_parameters(model).items():
+        if name in curves:
+            continue
+        original = p.detach().clone()
+        accs = []
+        try:
+            for s in sparsities:
+                mask, _ = magnitude_mask(original, s)
+                with torch.no_grad():
+                    p.copy_(original * mask)
+                accs.append(eval_fn(model))
+        finally:
+            with torch.no_grad():
+                p.copy_(original)
+        curves[name] = accs
+        if on_layer:
+            on_layer(name, accs)
+    return curves
+
+
+def choose_sparsities(curves: Mapping[str, list[float]], scan_sparsities: list[float], sizes: Mapping[str, int],
+                      base_acc: float, target: float, max_sparsity: float = 0.95) -> tuple[dict[str, float], float]:
+    """Per-layer sparsities reaching ``target`` overall with the smallest tolerated accuracy drop.
+
+    Each layer gets the largest sparsity (0.01 grid) whose scanned accuracy, linearly
+    interpolated and made monotone, stays within ``delta`` of the unpruned accuracy; ``delta``
+    is bisected until the weighted overall sparsity reaches ``target``. Returns (sparsities, delta).
+    """
+    grid = np.round(np.arange(0.0, max_sparsity + 1e-9, 0.01), 2)
+    xs = np.array([0.0] + list(scan_sparsities))
+    envelopes = {}
+    for name, accs in curves.items():
+        ys = np.array([base_acc] + list(accs))
+        interp = np.interp(grid, xs, ys)  # flat beyond the last scanned point
+        if grid[-1] > xs[-1]:  # extrapolate past the scan with the last slope, never optimistic
+            slope = min(0.0, (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]))
+            beyond = grid > xs[-1]
+            interp[beyond] = ys[-1] + slope * (grid[beyond] - xs[-1])
+        envelopes[name] = np.minimum.accumulate(interp)  # monotone: a higher sparsity never looks better
+    total = sum(sizes.values())
+
+    def pick(delta: float) -> dict[str, float]:
+        out = {}
+        for name, env in envelopes.items():
+            ok = np.flatnonzero(env >= base_acc - delta)
+            out[name] = float(grid[ok[-1]]) if len(ok) else 0.0
+        return out
+
+    def overall(sp: Mapping[str, float]) -> float:
+        return sum(sp[n] * sizes[n] for n in sp) / total
+
+    lo, hi = 0.0, 1.0
+    if overall(pick(hi)) < target:
+        raise ValueError(f"target sparsity {target} is out of reach with per-layer sparsity at most {max_sparsity}")
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        if overall(pick(mid)) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return pick(hi), hi
+
+
+@dataclass
+class PruneConfig:
+    """Everything that decides a pruning run; stored in the checkpoint."""
+
+    target_sparsity: float = 0.55
+    scan_sparsities: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    scan_images: int = 5000
+    finetune_epochs: int = 5
+    finetune_lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    batch_size: int = 512
+    seed: int = 0
+    holdout: int = 5000
+    precision: str = "auto"
+    device: str = "auto"
+    max_steps_per_epoch: int | None = None
+
+
+def finetune(model: nn.Module, masks: Mapping[str, torch.Tensor], split: Split, train_idx: np.ndarray,
+             val_idx: np.ndarray, cfg: PruneConfig, run_dir: Path, resume: bool, progress: bool = True
+             ) -> list[dict[str, Any]]:
+    """SGD with a cosine schedule; masks re-applied after every step; state saved every epoch."""
+    device = next(model.parameters()).device
+    precision = pick_precision(device, cfg.precision)
+    mean, std = normalization_of(model)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.finetune_lr, momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay, nesterov=True)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    steps = -(-len(train_idx) // cfg.batch_size)
+    if cfg.max_steps_per_epoch:
+        steps = min(steps, cfg.max_steps_per_epoch)
+    total = steps * cfg.finetune_epochs
+    start, step, history = 0, 0, []
+    state_path = run_dir / "finetune_state.pt"
+    if resume and state_path.exists():
+        st = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        gen.set_state(st["generator"])
+        start, step, history = st["epoch"], st["step"], st["history"]
+    crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    for epoch in range(start, cfg.finetune_epochs):
+        t0 = time.perf_counter()
+        model.train()
+        perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
+        batches = [perm[s:s + cfg.batch_size] for s in range(0, len(perm), cfg.batch_size)][:steps]
+        it = batches
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(batches, desc=f"fine-tune {epoch + 1}/{cfg.finetune_epochs}", unit="batch", mininterval=5.0)
+        loss_sum, seen = 0.0, 0
+        for b in it:
+            lr = cfg.finetune_lr * 0.5 * (1 + math.cos(math.pi * step / total))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x = augment(to_float(torch.from_numpy(split.images[b]), mean, std), gen, pad=4)
+            x = x.to(device).contiguous(memory_format=torch.channels_last)
+            y = torch.from_numpy(split.labels[b]).to(device)
+            with autocast(device, precision):
+                loss = crit(model(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            apply_masks(model, masks)  # pruned weights stay exactly zero
+            step += 1
+            loss_sum += loss.item() * len(b)
+            seen += len(b)
+            if progress:
+                it.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{lr:.4f}")
+        model.eval()
+        logits = predict_logits(model, split.images[val_idx], 500, precision, device, mean, std)
+        rec = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
+               "val_top1": accuracy_report(logits, split.labels[val_idx], CIFAR10_CLASSES)["top1"],
+               "epoch_s": round(time.perf_counter() - t0, 1)}
+        history.append(rec)
+        log.info(json.dumps(rec))
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                    "epoch": epoch + 1, "step": step, "history": history}, run_dir / "finetune_state.pt.tmp")
+        (run_dir / "finetune_state.pt.tmp").replace(state_path)
+    return history
+
+
+def prune_pipeline(cfg: PruneConfig, dense_path: Path, split: Split, run_dir: Path, out: Path,
+                   resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Scan, choose per-layer sparsities for the target, prune, fine-tune, save ``out``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    precision = pick_precision(device, cfg.precision)
+    model = load_model(dense_path)
+    dense_meta = dict(model.meta)
+    recipe = dense_meta.get("recipe", {})
+    # The same hold-out slice the dense run selected on (same seed and size), so it was never trained on.
+    train_idx, val_idx = stratified_holdout(split.labels, recipe.get("holdout", cfg.holdout),
+                                            recipe.get("seed", cfg.seed))
+    scan_idx = val_idx[np.random.default_rng(cfg.seed).permutation(len(val_idx))[: cfg.scan_images]]
+    model = model.to(device).to(memory_format=torch.channels_last)
+    model.meta = dense_meta
+    mean, std = normalization_of(model)
+
+    def val_acc(m: nn.Module) -> float:
+        logits = predict_logits(m, split.images[scan_idx], 500, precision, device, mean, std)
+        return accuracy_report(logits, split.labels[scan_idx], CIFAR10_CLASSES)["top1"]
+
+    scan_path = run_dir / "scan.json"
+    scan = json.loads(scan_path.read_text()) if resume and scan_path.exists() else {}
+    if scan.get("sparsities") != cfg.scan_sparsities:
+        scan = {"sparsities": cfg.scan_sparsities, "curves": {}}
+    if "base_val_top1" not in scan:
+        scan["base_val_top1"] = val_acc(model)
+
+    def save_scan(name: str, accs: list[float]) -> None:
+        scan["curves"][name] = accs
+        scan_path.write_text(json.dumps(scan, indent=1))
+        log.info("scan %s: %s", name, " ".join(f"{a:.4f}" for a in accs))
+
+    t0 = time.perf_counter()
+    sensitivity_scan(model, val_acc, cfg.scan_sparsities, on_layer=save_scan, done=scan["curves"])
+    scan_s = time.perf_counter() - t0
+    sizes = {n: p.numel() for n, p in prunable_parameters(model).items()}
+    chosen, delta = choose_sparsities(scan["curves"], cfg.scan_sparsities, sizes, scan["base_val_top1"],
+                                      cfg.target_sparsity)
+    log.info("chosen sparsities (tolerated drop %.4f): %s", delta, json.dumps(chosen))
+    masks, thresholds = prune_model(model, chosen)
+    model.eval()
+    acc_before_ft = val_acc(model)
+    log.info("overall sparsity %.4f, val top-1 before fine-tuning %.4f", overall_sparsity(model), acc_before_ft)
+    history = finetune(model, masks, split, train_idx, val_idx, cfg, run_dir, resume, progress)
+    model = model.to("cpu").to(memory_format=torch.contiguous_format).eval()
+    achieved = layer_sparsity(model)
+    meta = {
+        "role": "pruned",
+        "normalization": dense_meta.get("normalization"),
+        "classes": dense_meta.get("classes", list(CIFAR10_CLASSES)),
+        "recipe": {"command": "prune", **asdict(cfg), "precision_used": precision,
+                   "dense_checkpoint": str(dense_path), "dense_recipe": recipe},
+        "pruning": {
+            "method": "fine-grained magnitude pruning, per-layer threshold",
+            "rule": "mask = |w| > threshold (threshold = k-th smallest |w|, k = round(numel * sparsity)); "
+                    "after fine-tuning with masks re-applied, mask == (weight != 0)",
+            "target_sparsity": cfg.target_sparsity,
+            "overall_sparsity": overall_sparsity(model),
+            "sparsity_per_layer": achieved,
+            "chosen_sparsity_per_layer": chosen,
+            "thresholds": thresholds,
+            "tolerated_val_drop": delta,
+            "val_top1_before_finetune": acc_before_ft,
+            "scan": {**scan, "images": int(len(scan_idx)), "split": "train hold-out", "wall_s": round(scan_s, 1)},
+        },
+        "hardware": hardware_summary(device),
+        "wall_time_s": round(time.perf_counter() - t_start, 1),
+        "history": history,
+        "metrics": {"val_top1": history[-1]["val_top1"] if history else acc_before_ft,
+                    "dense_val_top1": dense_meta.get("metrics", {}).get("val_top1"),
+                    "params": count_params(model), "nonzero_params": count_nonzero_params(model),
+                    "macs": count_macs(model)},
+    }
+    save_checkpoint(out, model, meta, half=True, sparse=True)
+    return meta
