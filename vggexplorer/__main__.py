@@ -72,6 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pack-test", help="bundle the test split into vggexplorer/assets/cifar10_test.npz")
     _add_data_args(p)
 
+    p = sub.add_parser("scan", help="per-channel statistics over the test split (writes checkpoints/scan.npz)")
+    p.add_argument("--checkpoint", type=Path, action="append", default=None,
+                   help="repeat for the pair: dense first, then pruned (default: the shipped two)")
+    _add_data_args(p)
+    p.add_argument("--out", type=Path, default=Path("checkpoints/scan.npz"))
+    p.add_argument("--k", type=int, default=9, help="top-activating images kept per channel (default 9)")
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+
+    p = sub.add_parser("export", help="PNG grid of every activation map of one test image, both models")
+    p.add_argument("--image", type=int, required=True, help="index in the test split (0..9999)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--checkpoint", type=Path, action="append", default=None,
+                   help="repeat for the pair: dense first, then pruned (default: the shipped two)")
+    _add_data_args(p)
+    p.add_argument("--scale", choices=["shared", "per-channel"], default="shared")
+
     p = sub.add_parser("info", help="print a checkpoint's metadata")
     p.add_argument("--checkpoint", type=Path, required=True)
     return parser

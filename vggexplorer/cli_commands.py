@@ -119,3 +119,46 @@ def cmd_info(args: argparse.Namespace) -> int:
     json.dump(ckpt["meta"], sys.stdout, indent=1, default=str)
     print()
     return 0
+
+
+def _roles(paths: list[Path] | None) -> dict[str, Path]:
+    from .data import REPO_ROOT
+
+    paths = paths or [REPO_ROOT / "checkpoints" / "dense.pt", REPO_ROOT / "checkpoints" / "pruned.pt"]
+    if len(paths) > 2:
+        raise ValueError("give one or two --checkpoint (dense first, then pruned)")
+    return dict(zip(["dense", "pruned"] if len(paths) == 2 else ["model"], paths))
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from .scan import run_scan
+
+    split = load_split("test", args.data_dir, args.download_root)
+    res = run_scan(_roles(args.checkpoint), split, args.out, k=args.k, batch_size=args.batch_size,
+                   stop_after=args.limit)
+    size = Path(args.out).stat().st_size
+    print(f"wrote {args.out} ({size / 1024:.0f} KiB): {res.meta['n_images']} images, {res.meta['wall_s']} s")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .activations import capture_activations
+    from .analysis import describe_top2
+    from .render import activation_sheet
+
+    split = load_split("test", args.data_dir, args.download_root)
+    if not 0 <= args.image < len(split):
+        raise ValueError(f"--image must be in 0..{len(split) - 1}, got {args.image}")
+    caps, parts = {}, []
+    for role, path in _roles(args.checkpoint).items():
+        model = load_model(path)
+        cap = capture_activations(model, split.images[args.image:args.image + 1])
+        caps[role] = {b: a[0] for b, a in cap.activations.items()}
+        parts.append(f"{role}: {describe_top2(cap.probs[0], model.meta.get('classes') or split.classes)}")
+    label = split.classes[int(split.labels[args.image])]
+    title = f"test image {args.image} ({split.filenames[args.image]}, label {label}); " + "; ".join(parts)
+    sheet = activation_sheet(caps, title, shared=(args.scale == "shared"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.out)
+    print(f"wrote {args.out} ({sheet.width}x{sheet.height})")
+    return 0

@@ -8,15 +8,8 @@ import numpy as np
 import torch
 
 from .data import Split, to_float
+from .images import normalization
 from .runtime import autocast
-
-
-def normalization_of(model: torch.nn.Module) -> tuple[Sequence[float] | None, Sequence[float] | None]:
-    """(mean, std) from the model's metadata; (None, None) means ``ToTensor()`` inputs only."""
-    norm = getattr(model, "meta", {}).get("normalization")
-    if not norm:
-        return None, None
-    return norm["mean"], norm["std"]
 
 
 @torch.no_grad()
@@ -60,6 +53,6 @@ def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 256, precis
     """Single-view top-1 of ``model`` on ``split``, with the model's own input normalization."""
     if model.training:
         raise ValueError("evaluate() needs a model in eval mode (BatchNorm running statistics).")
-    mean, std = normalization_of(model)
+    mean, std = normalization(model)
     logits = predict_logits(model, split.images, batch_size, precision, mean=mean, std=std, progress=progress)
     return accuracy_report(logits, split.labels, split.classes)

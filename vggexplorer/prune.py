@@ -23,7 +23,8 @@ from torch import nn
 
 from .checkpoint import load_model, save_checkpoint
 from .data import Split, augment, stratified_holdout, to_float
-from .evaluate import accuracy_report, normalization_of, predict_logits
+from .evaluate import accuracy_report, predict_logits
+from .images import normalization
 from .model import CIFAR10_CLASSES, count_macs, count_nonzero_params, count_params, prunable_parameters
 from .runtime import autocast, hardware_summary, pick_device, pick_precision
 
@@ -121,7 +122,10 @@ def choose_sparsities(curves: Mapping[str, list[float]], scan_sparsities: list[f
             slope = min(0.0, (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]))
             beyond = grid > xs[-1]
             interp[beyond] = ys[-1] + slope * (grid[beyond] - xs[-1])
-        envelopes[name] = np.minimum.accumulate(interp)  # monotone: a higher sparsity never looks better
+        # Monotone (a higher sparsity never looks better), then tilted by a tiny cost per unit of
+        # sparsity so that flat or noisy curves above the baseline do not all jump to the maximum
+        # at a zero tolerated drop: the overall sparsity then grows smoothly with ``delta``.
+        envelopes[name] = np.minimum.accumulate(interp) - 1e-4 * grid
     total = sum(sizes.values())
 
     def pick(delta: float) -> dict[str, float]:
@@ -172,7 +176,7 @@ def finetune(model: nn.Module, masks: Mapping[str, torch.Tensor], split: Split, 
     """SGD with a cosine schedule; masks re-applied after every step; state saved every epoch."""
     device = next(model.parameters()).device
     precision = pick_precision(device, cfg.precision)
-    mean, std = normalization_of(model)
+    mean, std = normalization(model)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.finetune_lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay, nesterov=True)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -248,7 +252,7 @@ def prune_pipeline(cfg: PruneConfig, dense_path: Path, split: Split, run_dir: Pa
     scan_idx = val_idx[np.random.default_rng(cfg.seed).permutation(len(val_idx))[: cfg.scan_images]]
     model = model.to(device).to(memory_format=torch.channels_last)
     model.meta = dense_meta
-    mean, std = normalization_of(model)
+    mean, std = normalization(model)
 
     def val_acc(m: nn.Module) -> float:
         logits = predict_logits(m, split.images[scan_idx], 500, precision, device, mean, std)

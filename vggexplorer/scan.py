@@ -1,0 +1,222 @@
+"""Dataset scan: per-channel statistics of every block over the test split, for one or two models.
+
+Per model and channel: mean activation (the map's spatial mean, averaged over images), the
+fraction of images on which the channel fires (> 0 somewhere), its maximum, and the ``k`` test
+images with the highest spatial-mean activation. For the dense/pruned pair, each channel's
+similarity: the per-image cosine of its two maps, averaged over images.
+
+Stats are reduced inside the hooks, batch by batch, so no full activation tensor of the split
+is ever held; only the pair similarity keeps one batch of the first model's maps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from .activations import _check_eval, block_hooks, relu_modules
+from .data import Split, to_float
+from .images import normalization
+
+SCAN_FILE = Path(__file__).resolve().parent.parent / "checkpoints" / "scan.npz"
+SCAN_CMD = ("python -m vggexplorer scan --checkpoint checkpoints/dense.pt --checkpoint checkpoints/pruned.pt "
+            "--out checkpoints/scan.npz")
+STATS = ("mean", "fire_fraction", "max", "topk_index", "topk_value")
+
+
+class ScanError(RuntimeError):
+    """A scan file is missing, damaged or stale; the message gives the command that rebuilds it."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex digest of a file, to tie a scan to the exact checkpoints it was computed on."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _BlockStats:
+    """Running per-channel statistics of one block over batches."""
+
+    def __init__(self, channels: int, k: int) -> None:
+        self.k = k
+        self.sum = torch.zeros(channels, dtype=torch.float64)
+        self.fires = torch.zeros(channels, dtype=torch.int64)
+        self.max = torch.zeros(channels)
+        self.top_val = torch.full((channels, k), -1.0)
+        self.top_idx = torch.full((channels, k), -1, dtype=torch.int64)
+        self.n = 0
+
+    def update(self, out: torch.Tensor, offset: int) -> torch.Tensor:
+        """Fold in a batch ``[B, C, H, W]`` whose first image has dataset index ``offset``; return spatial means."""
+        flat = out.detach().float().flatten(2)  # [B, C, H*W]
+        means = flat.mean(2)  # [B, C]
+        self.sum += means.sum(0).double()
+        self.fires += (flat.amax(2) > 0).sum(0)
+        self.max = torch.maximum(self.max, flat.amax((0, 2)))
+        idx = torch.arange(offset, offset + out.shape[0]).expand(out.shape[1], -1)  # [C, B]
+        vals = torch.cat([self.top_val, means.t()], 1)
+        ids = torch.cat([self.top_idx, idx], 1)
+        # stable sort on values, ties broken by the lower image index: reproducible
+        order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, : self.k]
+        self.top_val, self.top_idx = vals.gather(1, order), ids.gather(1, order)
+        self.n += out.shape[0]
+        return means
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {
+            "mean": (self.sum / max(self.n, 1)).float().numpy(),
+            "fire_fraction": (self.fires.double() / max(self.n, 1)).float().numpy(),
+            "max": self.max.numpy(),
+            "topk_index": self.top_idx.numpy().astype(np.int32),
+            "topk_value": self.top_val.numpy(),
+        }
+
+
+@dataclass
+class ScanResult:
+    """Per-model, per-block channel statistics, plus the pair's similarity."""
+
+    models: dict[str, dict[str, dict[str, np.ndarray]]]  # role -> block -> stat -> [C] or [C, k]
+    pair: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # block -> {"cosine": [C]}
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def stat(self, role: str, block: str, name: str) -> np.ndarray:
+        return self.models[role][block][name]
+
+
+@torch.no_grad()
+def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int = 250, k: int = 9,
+                progress: bool = True, stop_after: int | None = None) -> ScanResult:
+    """Scan ``split`` with each model (e.g. ``{"dense": m1, "pruned": m2}``) in fp32.
+
+    With two models, also the per-channel dense-vs-pruned similarity: the cosine of the two
+    maps of each image (both zero = 1, one zero = 0), averaged over images.
+    """
+    roles = list(models)
+    for m in models.values():
+        _check_eval(m)
+    n = len(split) if stop_after is None else min(stop_after, len(split))
+    stats: dict[str, dict[str, _BlockStats]] = {r: {} for r in roles}
+    cos_sum: dict[str, torch.Tensor] = {}
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="scanning", unit="batch", mininterval=2.0)
+    for s in starts:
+        u8 = torch.from_numpy(split.images[s:min(s + batch_size, n)])
+        first: dict[str, torch.Tensor] = {}
+        for r_i, role in enumerate(roles):
+            model = models[role]
+            x = to_float(u8, *normalization(model))
+
+            def on_block(name: str, out: torch.Tensor, role=role, r_i=r_i) -> None:
+                st = stats[role].get(name)
+                if st is None:
+                    st = stats[role][name] = _BlockStats(out.shape[1], k)
+                st.update(out, s)
+                if len(roles) == 2 and r_i == 0:
+                    first[name] = out.detach().float().flatten(2).clone()  # [B, C, HW]
+                elif len(roles) == 2:
+                    a, b = first.pop(name), out.detach().float().flatten(2)
+                    na, nb = a.norm(dim=2), b.norm(dim=2)
+                    cos = (a * b).sum(2) / (na * nb).clamp_min(1e-30)
+                    cos = torch.where((na == 0) & (nb == 0), torch.ones_like(cos), cos)
+                    cos = torch.where((na == 0) ^ (nb == 0), torch.zeros_like(cos), cos)
+                    cos_sum[name] = cos_sum.get(name, 0) + cos.double().sum(0)
+
+            with block_hooks(model, on_block):
+                model(x)
+    result = ScanResult({r: {b: st.result() for b, st in stats[r].items()} for r in roles})
+    if len(roles) == 2:
+        result.pair = {b: {"cosine": (c / n).float().numpy()} for b, c in cos_sum.items()}
+    result.meta = {"n_images": n, "k": k, "precision": "fp32", "roles": roles,
+                   "blocks": list(relu_modules(models[roles[0]])),
+                   "topk_rank": "spatial mean of the channel's map", "fires": "max over positions > 0"}
+    return result
+
+
+def save_scan(result: ScanResult, path: str | Path) -> Path:
+    """Write a scan as one ``.npz`` (float16 statistics, int16 image indices; a few hundred KB)."""
+    arrays: dict[str, np.ndarray] = {}
+    for role, blocks in result.models.items():
+        for b, st in blocks.items():
+            for name, v in st.items():
+                arrays[f"{role}/{b}/{name}"] = v.astype(np.int16 if name == "topk_index" else np.float32)
+    for b, st in result.pair.items():
+        arrays[f"pair/{b}/cosine"] = st["cosine"].astype(np.float32)
+    arrays["meta_json"] = np.frombuffer(json.dumps(result.meta).encode(), np.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+    return path
+
+
+def load_scan(path: str | Path = SCAN_FILE) -> ScanResult:
+    """Read a scan file; :class:`ScanError` with the rebuild command if it is missing or damaged."""
+    path = Path(path)
+    if not path.exists():
+        raise ScanError(f"Scan file missing: {path}. Rebuild it with: {SCAN_CMD}")
+    try:
+        z = np.load(path, allow_pickle=False)
+        meta = json.loads(z["meta_json"].tobytes().decode())
+        models: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+        pair: dict[str, dict[str, np.ndarray]] = {}
+        for key in z.files:
+            if key == "meta_json":
+                continue
+            role, b, name = key.split("/")
+            v = z[key].astype(np.int64 if name == "topk_index" else np.float32)
+            if role == "pair":
+                pair.setdefault(b, {})[name] = v
+            else:
+                models.setdefault(role, {}).setdefault(b, {})[name] = v
+    except Exception as e:
+        raise ScanError(f"Scan file {path} is damaged ({type(e).__name__}: {e}). Rebuild it with: {SCAN_CMD}") from e
+    order = meta.get("blocks", [])
+    models = {r: OrderedDict((b, blocks[b]) for b in order if b in blocks) for r, blocks in models.items()}
+    return ScanResult(models, pair, meta)
+
+
+def check_scan_matches(result: ScanResult, checkpoints: Mapping[str, str | Path]) -> list[str]:
+    """Roles whose checkpoint file differs from the one the scan was computed on (by SHA-256)."""
+    stale = []
+    shas = result.meta.get("checkpoint_sha256", {})
+    for role, path in checkpoints.items():
+        if shas.get(role) != file_sha256(path):
+            stale.append(role)
+    return stale
+
+
+def run_scan(checkpoints: Mapping[str, str | Path], split: Split, out: str | Path, k: int = 9,
+             batch_size: int = 250, progress: bool = True, stop_after: int | None = None) -> ScanResult:
+    """Load the checkpoints, scan, record provenance (file hashes, timing), save."""
+    from .checkpoint import load_model
+    from .runtime import hardware_summary
+
+    models = {role: load_model(p) for role, p in checkpoints.items()}
+    t0 = time.perf_counter()
+    result = scan_models(models, split, batch_size=batch_size, k=k, progress=progress, stop_after=stop_after)
+    result.meta.update({
+        "checkpoints": {r: str(p) for r, p in checkpoints.items()},
+        "checkpoint_sha256": {r: file_sha256(p) for r, p in checkpoints.items()},
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "hardware": hardware_summary(torch.device("cpu")),
+        "command": SCAN_CMD,
+    })
+    save_scan(result, out)
+    return result
