@@ -10,8 +10,11 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("VGGEXPLORER_DATA", REPO.parent / "shared" / "data" / "cifar10"))
-DENSE = REPO / "checkpoints" / "dense.pt"
-PRUNED = REPO / "checkpoints" / "pruned.pt"
+# VGGEXPLORER_CKPT_DIR lets a developer point the suite at work-in-progress checkpoints.
+CKPT_DIR = Path(os.environ.get("VGGEXPLORER_CKPT_DIR", REPO / "checkpoints"))
+DENSE = CKPT_DIR / "dense.pt"
+PRUNED = CKPT_DIR / "pruned.pt"
+SCAN = CKPT_DIR / "scan.npz"
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

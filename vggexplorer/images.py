@@ -65,4 +65,71 @@ def preprocess(images: ImageLike | Sequence[ImageLike], model_or_norm: Any = Non
     else:
         batch = np.stack([to_uint8_32(im) for im in images])
     mean, std = normalization(model_or_norm)
-    return to_float(torch.from_numpy(np.ascontiguousarray(batch)), mean, std)  # [N, 3, 32, 32]
+    # a copy: the batch may be a read-only view of a shared array (the app's cached test split)
+    return to_float(torch.from_numpy(np.array(batch, dtype=np.uint8, order="C")), mean, std)  # [N, 3, 32, 32]
+
+
+MAX_UPLOAD_PIXELS = 40_000_000  # about 6300 x 6300: beyond this a "photo" is a decompression bomb for us
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+class ImageError(ValueError):
+    """An uploaded file cannot be used as an image; the message says why, for the user."""
+
+
+def decode_upload(data: bytes, name: str = "upload") -> Image.Image:
+    """Bytes of an uploaded file -> an RGB PIL image, or :class:`ImageError` saying what is wrong.
+
+    Handles EXIF rotation, palette/RGBA/grayscale/16-bit/CMYK modes (converted to RGB, alpha
+    composited on white), animated files (first frame), and refuses empty, non-image, truncated
+    and oversized files before decoding their pixels.
+    """
+    import io
+    import warnings
+
+    from PIL import ImageOps, UnidentifiedImageError
+
+    if not data:
+        raise ImageError(f"{name} is empty (0 bytes). Choose a PNG, JPEG or WebP image.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageError(f"{name} is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            if w * h > MAX_UPLOAD_PIXELS:
+                raise ImageError(f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP); the limit is "
+                                 f"{MAX_UPLOAD_PIXELS / 1e6:.0f} MP. Resize it first.")
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)  # animated GIF/WebP/APNG: the first frame
+            im.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{name} declares too many pixels to decode safely ({e}).") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{name} is not an image PIL can read. Choose a PNG, JPEG or WebP image.") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{name} could not be decoded: it looks truncated or damaged ({e}).") from e
+    try:
+        im = ImageOps.exif_transpose(im)  # phone photos store their rotation in EXIF
+    except Exception:  # a broken EXIF block should not lose the image
+        pass
+    return to_rgb(im)
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB: alpha composited on white, 16-bit and float scaled, CMYK/palette/LA converted."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+        im = Image.fromarray(arr.astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, rgba)
+    return im.convert("RGB")

@@ -1,0 +1,125 @@
+"""AppTest: every page renders, figures carry the right data, the URL keeps the view."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from .conftest import REPO
+
+APP = str(REPO / "streamlit_app.py")
+TIMEOUT = 180
+
+
+def decode(v):
+    """Plotly JSON value -> numpy (Plotly 6+ sends arrays as {"dtype", "bdata", "shape"})."""
+    if isinstance(v, dict) and "bdata" in v:
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        if "shape" in v:
+            arr = arr.reshape([int(s) for s in str(v["shape"]).split(",")])
+        return arr
+    return np.asarray(v)
+
+
+def figures(at) -> dict[str, dict]:
+    """Plotly charts by their Streamlit key's suffix (e.g. "mosaic_dense_conv0") -> figure JSON."""
+    out = {}
+    for i, chart in enumerate(at.get("plotly_chart")):
+        spec = json.loads(chart.proto.spec)
+        key = chart.proto.id.split("-")[-1] if chart.proto.id else str(i)
+        title = (spec["layout"].get("title") or {}).get("text") or key
+        out[title] = spec
+    return out
+
+
+def mosaic(at, role: str) -> dict:
+    for title, spec in figures(at).items():
+        if title.startswith(f"{role} · "):
+            return spec
+    raise AssertionError(f"no {role} mosaic among {list(figures(at))}")
+
+
+@pytest.fixture()
+def app():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_explorer_renders_with_both_models(app):
+    assert not app.error
+    d, p = mosaic(app, "dense"), mosaic(app, "pruned")
+    assert d["layout"]["meta"]["block"] == "conv0" and d["layout"]["meta"]["channels"] == 64
+    # one heatmap trace with every tile, plus one invisible point per channel: not 64 subplots
+    assert [t["type"] for t in d["data"]] == ["heatmap", "scatter"]
+    assert len(decode(d["data"][1]["x"])) == 64
+    # dense and pruned on one shared scale
+    assert d["layout"]["meta"]["zmax"] == p["layout"]["meta"]["zmax"]
+    md = " ".join(m.value for m in app.markdown)
+    assert " vs " in md and "%" in md  # "frog 71% vs deer 22%"
+
+
+def test_probability_bars_sum_to_one(app):
+    bars = [s for s in figures(app).values() if s["data"] and s["data"][0]["type"] == "bar" and
+            s["layout"].get("barmode") == "group" and len(s["data"]) == 2 and s["data"][0]["name"] == "dense"]
+    spec = bars[0]
+    for trace in spec["data"]:
+        assert len(decode(trace["y"])) == 10
+        assert decode(trace["y"]).sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_conv7_mosaic_has_512_tiles(app):
+    app.sidebar.radio(key="block").set_value("conv7").run()
+    assert not app.exception
+    spec = mosaic(app, "dense")
+    meta = spec["layout"]["meta"]
+    # conv7's post-ReLU maps are 4x4 (conv6 and conv7 run after three 2x2 pools; pool3 follows the hook)
+    assert meta["channels"] == 512 and meta["tile"] == [4, 4]
+    z = decode(spec["data"][0]["z"])
+    assert int((z > 0).sum()) == 512 * 16  # level 0 marks the gaps
+    assert len(decode(spec["data"][1]["x"])) == 512
+    assert app.query_params["block"] == ["conv7"] or app.query_params["block"] == "conv7"
+
+
+def test_changing_the_image_changes_the_figures(app):
+    before = mosaic(app, "dense")["data"][0]["z"]
+    probs_before = [s for s in figures(app).values() if s["data"][0]["type"] == "bar"][0]["data"][0]["y"]
+    app.sidebar.button(key="random").click().run()
+    assert not app.exception
+    after = mosaic(app, "dense")["data"][0]["z"]
+    probs_after = [s for s in figures(app).values() if s["data"][0]["type"] == "bar"][0]["data"][0]["y"]
+    assert before != after and probs_before != probs_after
+
+
+def test_deep_link_opens_the_same_view():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"img": "123", "block": "conv3", "ch": "7"})
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.session_state["img"] == 123 and at.session_state["block"] == "conv3" and at.session_state["ch"] == 7
+    assert any(k.startswith("conv3 channel 7") for k in figures(at))
+
+
+@pytest.mark.parametrize("params", [{"img": "banana"}, {"img": "99999"}, {"block": "conv9"}, {"ch": "-3"},
+                                    {"ch": "x" * 500}, {"img": "1e3", "block": "<script>", "ch": "nan"}])
+def test_garbage_url_falls_back_with_a_notice(params):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception
+    assert at.warning, "expected a visible notice"
+    assert any("link" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("page", ["dead_filters", "model_view"])
+def test_other_pages_render(page):
+    at = AppTest.from_string(f"from ui import {page}\n{page}.render()", default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error
+    assert at.get("plotly_chart")

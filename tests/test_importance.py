@@ -1,0 +1,56 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vggexplorer.activations import capture_activations
+from vggexplorer.importance import ablation, gradient_x_activation, last_block_contributions
+
+from .handmade import constant_image, two_channel_model
+
+
+def test_ablation_on_a_hand_made_model():
+    m = two_channel_model()
+    x = constant_image(0.8, 0.2, 0.0)  # logits (0.8, 0.2)
+    p_red = math.exp(0.8) / (math.exp(0.8) + math.exp(0.2))
+    drops = ablation(m, x, "conv0", cls=0)
+    # zero channel 0: logits (0, 0.2); zero channel 1: logits (0.8, 0)
+    assert drops[0].item() == pytest.approx(p_red - 1 / (1 + math.exp(0.2)), abs=1e-6)
+    assert drops[1].item() == pytest.approx(p_red - math.exp(0.8) / (math.exp(0.8) + 1), abs=1e-6)
+    assert drops[1] < 0  # removing the rival's evidence raises p(red)
+
+
+def test_contributions_and_gradient_x_activation_on_a_hand_made_model():
+    m = two_channel_model()
+    x = constant_image(0.8, 0.2, 0.0)
+    cap = capture_activations(m, x)
+    c = last_block_contributions(m, cap.block("conv0"), cls=0)
+    assert c.per_channel.tolist() == pytest.approx([0.8, 0.0])
+    assert c.bias == 0.0 and c.logit == pytest.approx(0.8)
+    gxa = gradient_x_activation(m, x, cls=0)
+    # maxpool routes dlogit/dpooled = 1/4 to one element per window; 4 windows x 1/4 x 0.8 = 0.8
+    assert gxa["conv0"].tolist() == pytest.approx([0.8, 0.0])
+
+
+@pytest.mark.parametrize("which", ["dense_model", "pruned_model"])
+def test_exact_conv7_decomposition_on_shipped_models(which, request, test_split):
+    m = request.getfixturevalue(which)
+    for idx in (0, 4321, 9999):
+        cap = capture_activations(m, test_split.images[idx:idx + 1])
+        for cls in range(10):
+            c = last_block_contributions(m, cap.block("conv7"), cls)
+            assert c.per_channel.shape == (512,)
+            # the parts add up to the model's own logit
+            assert float(c.per_channel.double().sum()) + c.bias == pytest.approx(float(cap.logits[0, cls]), abs=1e-4)
+
+
+def test_gradient_x_activation_leaves_shared_model_unchanged(dense_model, test_split):
+    before = {k: v.clone() for k, v in dense_model.state_dict().items()}
+    g = gradient_x_activation(dense_model, test_split.images[:1], cls=3)
+    assert list(g) == [f"conv{i}" for i in range(8)] and g["conv5"].shape == (512,)
+    assert all(p.grad is None for p in dense_model.parameters())
+    assert not dense_model.training
+    for k, v in dense_model.state_dict().items():
+        assert torch.equal(v, before[k])
+    assert sum(len(mod._forward_hooks) for mod in dense_model.modules()) == 0

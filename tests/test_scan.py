@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+
+from vggexplorer.activations import capture_activations
+from vggexplorer.analysis import channel_cosine
+from vggexplorer.scan import ScanError, check_scan_matches, load_scan, save_scan, scan_models
+
+from .conftest import DENSE, PRUNED, SCAN
+
+
+def _rand_model(seed):
+    from .test_activations import _model
+
+    return _model(seed)
+
+
+def test_scan_equals_brute_force_on_a_small_slice(tmp_path, test_split):
+    small = test_split.subset(np.arange(0, 10000, 250))  # 40 images
+    models = {"dense": _rand_model(0), "pruned": _rand_model(1)}
+    res = scan_models(models, small, batch_size=16, k=3, progress=False)
+    caps = {r: capture_activations(m, small.images) for r, m in models.items()}
+    for r in models:
+        for b, a in caps[r].activations.items():
+            means = a.flatten(2).mean(2)  # [N, C]
+            np.testing.assert_allclose(res.stat(r, b, "mean"), means.mean(0).numpy(), rtol=1e-4, atol=1e-6)
+            np.testing.assert_array_equal(res.stat(r, b, "fire_fraction"), (a.flatten(2).amax(2) > 0).float().mean(0).numpy())
+            np.testing.assert_array_equal(res.stat(r, b, "max"), a.amax((0, 2, 3)).numpy())
+            top = torch.sort(means.t(), dim=1, descending=True, stable=True)
+            np.testing.assert_array_equal(res.stat(r, b, "topk_index"), top.indices[:, :3].numpy())
+    for b in caps["dense"].activations:
+        per_image = torch.stack([channel_cosine(caps["dense"].activations[b][i], caps["pruned"].activations[b][i])
+                                 for i in range(len(small))])
+        np.testing.assert_allclose(res.pair[b]["cosine"], per_image.mean(0).numpy(), rtol=1e-4, atol=1e-5)
+    path = save_scan(res, tmp_path / "s.npz")
+    back = load_scan(path)
+    np.testing.assert_array_equal(back.stat("pruned", "conv4", "topk_index"), res.stat("pruned", "conv4", "topk_index"))
+
+
+def test_scan_file_errors_name_the_command(tmp_path):
+    with pytest.raises(ScanError, match="vggexplorer scan"):
+        load_scan(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes(b"nope")
+    with pytest.raises(ScanError, match="vggexplorer scan"):
+        load_scan(tmp_path / "bad.npz")
+
+
+def test_shipped_scan_matches_a_recomputation(dense_model, pruned_model, test_split):
+    scan = load_scan(SCAN)
+    assert scan.meta["n_images"] == 10000 and scan.meta["k"] >= 9
+    assert check_scan_matches(scan, {"dense": DENSE, "pruned": PRUNED}) == []
+    models = {"dense": dense_model, "pruned": pruned_model}
+    rng = np.random.default_rng(0)
+    for role, m in models.items():
+        for b in ("conv0", "conv4", "conv7"):
+            idx = scan.stat(role, b, "topk_index")  # [C, k]
+            vals = scan.stat(role, b, "topk_value")
+            chans = rng.choice(idx.shape[0], 4, replace=False)
+            for c in chans:
+                cap = capture_activations(m, test_split.images[idx[c]])
+                means = cap.activations[b][:, c].flatten(1).mean(1)
+                np.testing.assert_allclose(vals[c], means.numpy(), rtol=1e-4, atol=1e-6)
+            # no image of a random slice beats a channel's k-th best
+            sl = rng.choice(10000, 64, replace=False)
+            cap = capture_activations(m, test_split.images[sl])
+            means = cap.activations[b].flatten(2).mean(2)  # [64, C]
+            assert (means.max(0).values.numpy() <= vals[:, -1] + 1e-5).all()
+            assert (cap.activations[b].amax((0, 2, 3)).numpy() <= scan.stat(role, b, "max") + 1e-5).all()

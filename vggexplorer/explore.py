@@ -1,0 +1,166 @@
+"""What the app shows, computed as plain functions: per-image analysis, channel tables, model summaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .activations import Capture, capture_activations
+from .analysis import (
+    RARE_FIRE_FRACTION, activation_dead, channel_cosine, channel_relative_difference, filter_sparsity, weight_dead,
+    zero_on_image,
+)
+from .importance import ablation, gradient_x_activation, last_block_contributions
+from .model import count_macs, count_nonzero_params, count_params, prunable_parameters
+from .scan import ScanResult
+
+
+@dataclass
+class ImageAnalysis:
+    """Both models on one image: captures and per-channel comparisons."""
+
+    captures: dict[str, Capture]  # role -> capture of one image
+    cosine: dict[str, torch.Tensor]  # block -> [C] dense-vs-pruned cosine on this image
+    rel_diff: dict[str, torch.Tensor]  # block -> [C]
+    zero_now: dict[str, dict[str, torch.Tensor]]  # role -> block -> bool [C]
+
+    def maps(self, role: str, block: str) -> torch.Tensor:
+        return self.captures[role].block(block)  # [C, H, W]
+
+    def probs(self, role: str) -> torch.Tensor:
+        return self.captures[role].probs[0]
+
+
+def analyze_image(models: Mapping[str, nn.Module], image: np.ndarray) -> ImageAnalysis:
+    """Capture every block of every model on one ``uint8 [32, 32, 3]`` image and compare dense with pruned."""
+    caps = {r: capture_activations(m, image[None]) for r, m in models.items()}
+    roles = list(models)
+    cos, rel = {}, {}
+    if len(roles) == 2:
+        a, b = caps[roles[0]], caps[roles[1]]
+        for blk in a.activations:
+            cos[blk] = channel_cosine(a.block(blk), b.block(blk))
+            rel[blk] = channel_relative_difference(a.block(blk), b.block(blk))
+    zero = {r: zero_on_image({blk: t[0] for blk, t in c.activations.items()}) for r, c in caps.items()}
+    return ImageAnalysis(caps, cos, rel, zero)
+
+
+def channel_status(role: str, block: str, wdead: Mapping[str, Mapping[str, torch.Tensor]],
+                   scan: ScanResult | None, zero_now: Mapping[str, Mapping[str, torch.Tensor]] | None = None
+                   ) -> list[str]:
+    """Per channel: ``weight-dead``, ``activation-dead`` (never fires on the test split), ``zero here`` or ``alive``."""
+    wd = wdead[role][block].numpy()
+    ad = np.zeros_like(wd)
+    if scan is not None and role in scan.models:
+        ad = scan.stat(role, block, "fire_fraction") <= 0
+    zn = zero_now[role][block].numpy() if zero_now is not None else np.zeros_like(wd)
+    out = []
+    for w, a, z in zip(wd, ad, zn):
+        out.append("weight-dead" if w else "activation-dead" if a else "zero here" if z else "alive")
+    return out
+
+
+def importance_scores(models: Mapping[str, nn.Module], analysis: ImageAnalysis, image: np.ndarray, block: str,
+                      cls: int, method: str = "auto") -> tuple[dict[str, np.ndarray], str]:
+    """Per model, ``[C]`` importance of ``block``'s channels for class ``cls`` and the measure's name.
+
+    ``auto``: exact logit contribution for the last block, gradient x activation elsewhere;
+    ``ablation``: drop in the class probability when the channel is zeroed.
+    """
+    last = list(analysis.captures[next(iter(models))].activations)[-1]
+    out = {}
+    if method == "ablation":
+        for r, m in models.items():
+            out[r] = ablation(m, image[None], block, cls).numpy()
+        return out, "ablation: drop of p(class) when the channel is zeroed"
+    if block == last:
+        for r, m in models.items():
+            out[r] = last_block_contributions(m, analysis.maps(r, block), cls).per_channel.numpy()
+        return out, "exact logit contribution: W[class, c] x pooled activation"
+    for r, m in models.items():
+        out[r] = gradient_x_activation(m, image[None], cls)[block].numpy()
+    return out, "gradient x activation of the class logit"
+
+
+def survival_summary(scores: np.ndarray, status: list[str], filt_sparsity: np.ndarray, top: int = 10) -> dict[str, Any]:
+    """For the ``top`` channels by importance: how many survived pruning, and their filters' sparsity."""
+    order = np.argsort(-scores, kind="stable")[:top]
+    st = [status[c] for c in order]
+    return {"channels": order.tolist(), "survived": sum(s != "weight-dead" for s in st),
+            "weight_dead": sum(s == "weight-dead" for s in st),
+            "activation_dead": sum(s == "activation-dead" for s in st),
+            "mean_filter_sparsity": float(np.mean(filt_sparsity[order])) if len(order) else 0.0}
+
+
+def channel_table(models: Mapping[str, nn.Module], scan: ScanResult | None, blocks: list[str]) -> pd.DataFrame:
+    """One row per (block, channel) with weight and dataset statistics of both models.
+
+    ``died_with_pruning``: alive in the dense model but weight-dead, or never firing on the test
+    split, in the pruned one.
+    """
+    roles = list(models)
+    wd = {r: weight_dead(m) for r, m in models.items()}
+    fs = {r: filter_sparsity(m) for r, m in models.items()}
+    frames = []
+    for b in blocks:
+        c = int(wd[roles[0]][b].numel())
+        df = pd.DataFrame({"block": b, "channel": np.arange(c)})
+        for r in roles:
+            df[f"{r}_filter_sparsity"] = fs[r][b].numpy()
+            df[f"{r}_weight_dead"] = wd[r][b].numpy()
+            if scan is not None and r in scan.models:
+                df[f"{r}_mean"] = scan.stat(r, b, "mean")
+                df[f"{r}_fire_fraction"] = scan.stat(r, b, "fire_fraction")
+                df[f"{r}_max"] = scan.stat(r, b, "max")
+                df[f"{r}_activation_dead"] = scan.stat(r, b, "fire_fraction") <= 0
+                df[f"{r}_rarely_fires"] = scan.stat(r, b, "fire_fraction") < RARE_FIRE_FRACTION
+        if scan is not None and b in scan.pair:
+            df["similarity"] = scan.pair[b]["cosine"]
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
+    if len(roles) == 2:
+        d, p = roles
+        dead_p = df[f"{p}_weight_dead"] | df.get(f"{p}_activation_dead", False)
+        dead_d = df[f"{d}_weight_dead"] | df.get(f"{d}_activation_dead", False)
+        df["died_with_pruning"] = dead_p & ~dead_d
+    return df
+
+
+def dead_count_table(models: Mapping[str, nn.Module], scan: ScanResult | None, blocks: list[str]) -> pd.DataFrame:
+    """Per block and model: channels, weight-dead, activation-dead (never fires), rarely fires (< 1%)."""
+    rows = []
+    for r, m in models.items():
+        wd = weight_dead(m)
+        fire = {b: torch.from_numpy(scan.stat(r, b, "fire_fraction")) for b in blocks} if scan and r in scan.models else None
+        ad = activation_dead(fire) if fire else None
+        rare = activation_dead(fire, RARE_FIRE_FRACTION) if fire else None
+        for b in blocks:
+            rows.append({"model": r, "block": b, "channels": int(wd[b].numel()), "weight_dead": int(wd[b].sum()),
+                         "activation_dead": int(ad[b].sum()) if ad else None,
+                         "rarely_fires (<1%)": int(rare[b].sum()) if rare else None})
+    return pd.DataFrame(rows)
+
+
+def model_summary(model: nn.Module, path: str | Path | None = None) -> dict[str, Any]:
+    """Parameters, MACs, non-zeros, size on disk and accuracy from the checkpoint metadata."""
+    meta = getattr(model, "meta", {})
+    metrics = meta.get("metrics", {})
+    ws = prunable_parameters(model)
+    total = sum(p.numel() for p in ws.values())
+    zeros = sum(int((p == 0).sum()) for p in ws.values())
+    return {
+        "role": meta.get("role"),
+        "params": count_params(model),
+        "nonzero_params": count_nonzero_params(model),
+        "weight_sparsity": zeros / total,
+        "macs": count_macs(model),
+        "size_on_disk_bytes": Path(path).stat().st_size if path and Path(path).exists() else None,
+        "test_top1": metrics.get("test_top1"),
+        "val_top1": metrics.get("val_top1"),
+    }

@@ -1,0 +1,269 @@
+"""Plotly figure builders. Each returns a ``go.Figure``; tests check their data, not pixels.
+
+Layer mosaics are one ``go.Heatmap`` per figure: every channel's map tiled into one array with
+NaN gaps (never one subplot per channel). The heatmap's ``z`` is quantised to uint8 levels of a
+stated ``[0, zmax]`` scale so the largest figure stays a few hundred KB (Plotly sends typed
+arrays as base64), and one invisible scatter point per tile carries the channel's id and
+statistics: it gives the hover text everywhere on the tile (``hoverdistance=-1``) and makes
+tiles clickable (heatmap cells produce no selection events in Streamlit).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from .analysis import per_channel_minmax
+
+GREENS = "Greens"  # plotly's named scale runs light to dark: darker = stronger activation
+LEVELS = 255
+ROLE_COLORS = {"dense": "#2b8cbe", "pruned": "#e6550d"}
+
+
+@dataclass(frozen=True)
+class MosaicLayout:
+    """Where each channel's ``h x w`` tile sits in the mosaic."""
+
+    channels: int
+    h: int
+    w: int
+    cols: int
+    gap: int
+
+    @property
+    def rows(self) -> int:
+        return math.ceil(self.channels / self.cols)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows * (self.h + self.gap) - self.gap, self.cols * (self.w + self.gap) - self.gap)
+
+    def origin(self, c: int) -> tuple[int, int]:
+        r, k = divmod(c, self.cols)
+        return r * (self.h + self.gap), k * (self.w + self.gap)
+
+    def centres(self) -> tuple[np.ndarray, np.ndarray]:
+        c = np.arange(self.channels)
+        r, k = np.divmod(c, self.cols)
+        return k * (self.w + self.gap) + (self.w - 1) / 2, r * (self.h + self.gap) + (self.h - 1) / 2
+
+
+def mosaic_layout(channels: int, h: int, w: int, cols: int | None = None) -> MosaicLayout:
+    """A wide grid (about 2:1 in tiles), with a 1-pixel gap for maps up to 8 px and 2 beyond."""
+    cols = cols or min(channels, max(1, int(math.ceil(math.sqrt(channels * 2)))))
+    return MosaicLayout(channels, h, w, cols, 1 if h <= 8 else 2)
+
+
+def tile(maps: np.ndarray, layout: MosaicLayout) -> np.ndarray:
+    """``[C, H, W]`` -> one ``[rows*(H+gap)-gap, cols*(W+gap)-gap]`` array, NaN in the gaps."""
+    out = np.full(layout.shape, np.nan, dtype=np.float32)
+    for c in range(layout.channels):
+        y, x = layout.origin(c)
+        out[y:y + layout.h, x:x + layout.w] = maps[c]
+    return out
+
+
+def quantise(values01: np.ndarray) -> np.ndarray:
+    """[0, 1] with NaN gaps -> uint8 levels 1..255 and 0 for gaps (plotly shows z=None... as gaps via zmin)."""
+    q = np.rint(np.clip(np.nan_to_num(values01, nan=0.0), 0, 1) * (LEVELS - 1)).astype(np.uint8) + 1
+    q[np.isnan(values01)] = 0
+    return q
+
+
+def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None = None,
+                 status: Mapping[str, Sequence[bool]] | None = None, selected: int | None = None,
+                 extra: Mapping[str, Sequence[float]] | None = None, height: int | None = None) -> go.Figure:
+    """One block's maps ``[C, H, W]`` as one tiled heatmap plus one hover/click point per channel.
+
+    ``zmax``: a shared ``[0, zmax]`` scale (comparable across channels and models); ``None``:
+    per-channel min-max. ``status``: name -> ``bool [C]`` flags shown in the hover (e.g.
+    weight-dead); ``extra``: name -> ``[C]`` numbers shown in the hover (e.g. similarity).
+    """
+    c, h, w = maps.shape
+    layout = mosaic_layout(c, h, w)
+    if zmax is None:
+        v01 = per_channel_minmax(maps).numpy()
+        scale_note = "per-channel min-max"
+    else:
+        v01 = (maps / zmax).clamp(0, 1).numpy()
+        scale_note = f"shared scale 0..{zmax:.3g}"
+    z = quantise(tile(v01, layout))  # uint8, 0 = gap
+    gap_colour = "rgba(0,0,0,0)"
+    # level 0 (gaps) transparent; 1..256 follow Greens light -> dark
+    from plotly.colors import get_colorscale
+
+    greens = get_colorscale(GREENS)
+    eps = 0.5 / (LEVELS + 1)
+    colorscale = [[0.0, gap_colour], [eps, gap_colour]] + [[eps + (1 - eps) * p, col] for p, col in greens]
+    colorscale[-1][0] = 1.0
+    heat = go.Heatmap(
+        z=z, zmin=0, zmax=LEVELS + 1, colorscale=colorscale, hoverinfo="skip", showscale=True,
+        colorbar=dict(title=dict(text="activation", side="right"), thickness=10,
+                      tickvals=[1, (LEVELS + 2) / 2, LEVELS + 1],
+                      ticktext=["0", "mid" if zmax is None else f"{zmax / 2:.3g}",
+                                "max" if zmax is None else f"{zmax:.3g}"]),
+        name=f"{role} {block}",
+    )
+    xs, ys = layout.centres()
+    flat = maps.flatten(1)
+    peak = flat.max(1).values.numpy()
+    mean = flat.mean(1).numpy()
+    cols = [np.arange(c), peak, mean]
+    lines = [f"<b>{role} {block}</b> channel %{{customdata[0]}}", "max %{customdata[1]:.3f}, mean %{customdata[2]:.3f}"]
+    for name, vals in (extra or {}).items():
+        lines.append(f"{name} %{{customdata[{len(cols)}]:.3f}}")
+        cols.append(np.asarray(vals, dtype=np.float64))
+    status_text = np.array([""] * c, dtype=object)
+    for name, flags in (status or {}).items():
+        flags = np.asarray(flags, bool)
+        status_text[flags] = status_text[flags] + name + "; "
+    status_text = np.where(status_text == "", "alive", status_text)
+    lines.append("%{text}")
+    points = go.Scatter(
+        x=xs, y=ys, mode="markers", marker=dict(size=max(4, min(18, 2 * w)), color="rgba(0,0,0,0)"),
+        customdata=np.stack(cols, 1), text=list(status_text), hovertemplate="<br>".join(lines) + "<extra></extra>",
+        name="channels", showlegend=False, selected=dict(marker=dict(color="rgba(0,0,0,0)")),
+        unselected=dict(marker=dict(opacity=1)),
+    )
+    fig = go.Figure([heat, points])
+    if selected is not None and 0 <= selected < c:
+        y0, x0 = layout.origin(selected)
+        fig.add_shape(type="rect", x0=x0 - 0.5 - 0.3, x1=x0 + w - 0.5 + 0.3, y0=y0 - 0.5 - 0.3,
+                      y1=y0 + h - 0.5 + 0.3, line=dict(color="#d62728", width=2))
+    rows, cols_ = layout.shape
+    fig.update_layout(
+        title=dict(text=f"{role} · {block} · {c} channels of {h}x{w} · {scale_note}", font=dict(size=13)),
+        margin=dict(l=4, r=4, t=32, b=4), height=height or int(min(900, max(260, 60 + 520 * rows / cols_))),
+        hovermode="closest", hoverdistance=-1, dragmode=False, plot_bgcolor="rgba(0,0,0,0)",
+        clickmode="event+select",
+    )
+    fig.update_xaxes(visible=False, range=[-0.5, cols_ - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    fig.layout.meta = {"block": block, "role": role, "channels": c, "tile": [h, w], "cols": layout.cols,
+                       "zmax": zmax}
+    return fig
+
+
+def channel_strip(values: Sequence[float], block: str, title: str, colorscale: str = "RdYlGn",
+                  zmin: float = 0.0, zmax: float = 1.0, label: str = "cosine") -> go.Figure:
+    """One cell per channel, laid out like the block's mosaic (e.g. dense-vs-pruned similarity)."""
+    v = np.asarray(values, dtype=np.float32)
+    layout = mosaic_layout(len(v), 1, 1)
+    grid = np.full((layout.rows, layout.cols), np.nan, np.float32)
+    ch = np.full((layout.rows, layout.cols), -1, np.int32)
+    idx = np.arange(len(v))
+    grid.flat[idx] = v
+    ch.flat[idx] = idx
+    fig = go.Figure(go.Heatmap(z=grid, customdata=ch, zmin=zmin, zmax=zmax, colorscale=colorscale, xgap=1, ygap=1,
+                               hoverongaps=False, colorbar=dict(thickness=10, title=dict(text=label)),
+                               hovertemplate=f"{block} channel %{{customdata}}<br>{label} %{{z:.3f}}<extra></extra>"))
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), margin=dict(l=4, r=4, t=32, b=4),
+                      height=int(min(320, 60 + 400 * layout.rows / layout.cols)))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    return fig
+
+
+def channel_detail(dense: torch.Tensor, pruned: torch.Tensor, block: str, channel: int, zmax: float) -> go.Figure:
+    """One channel enlarged: dense, pruned (one shared scale) and pruned - dense (diverging scale)."""
+    from plotly.subplots import make_subplots
+
+    diff = (pruned - dense).numpy()
+    dlim = float(max(np.abs(diff).max(), 1e-6))
+    fig = make_subplots(1, 3, subplot_titles=("dense", "pruned", "pruned − dense"), horizontal_spacing=0.08)
+    for i, (z, cs, lo, hi) in enumerate([(dense.numpy(), GREENS, 0, zmax), (pruned.numpy(), GREENS, 0, zmax),
+                                         (diff, "RdBu", -dlim, dlim)]):
+        fig.add_trace(go.Heatmap(z=z, colorscale=cs, zmin=lo, zmax=hi, showscale=(i != 0),
+                                 colorbar=dict(x=0.64 if i == 1 else 1.0, thickness=8, len=0.9),
+                                 hovertemplate="row %{y}, col %{x}<br>value %{z:.3f}<extra></extra>"), 1, i + 1)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1,
+                         showticklabels=False)
+        fig.update_xaxes(showticklabels=False, row=1, col=i + 1)
+    fig.update_layout(title=dict(text=f"{block} channel {channel}", font=dict(size=13)), height=300,
+                      margin=dict(l=4, r=4, t=50, b=4))
+    return fig
+
+
+def probability_bars(probs: Mapping[str, Sequence[float]], classes: Sequence[str]) -> go.Figure:
+    """Both models' class probabilities as side-by-side bars (one trace per model)."""
+    fig = go.Figure()
+    for role, p in probs.items():
+        p = np.asarray(p, dtype=np.float64)
+        fig.add_trace(go.Bar(x=list(classes), y=p, name=role, marker_color=ROLE_COLORS.get(role),
+                             text=[f"{v * 100:.0f}%" if v >= 0.05 else "" for v in p], textposition="outside",
+                             hovertemplate=f"{role}<br>%{{x}} %{{y:.1%}}<extra></extra>"))
+    fig.update_layout(barmode="group", height=300, margin=dict(l=4, r=4, t=10, b=4), yaxis=dict(range=[0, 1.12],
+                      tickformat=".0%"), legend=dict(orientation="h", y=1.08, x=0))
+    return fig
+
+
+def importance_bars(scores: Mapping[str, Sequence[float]], status: Mapping[str, Sequence[str]],
+                    block: str, measure: str, top: int = 15) -> go.Figure:
+    """Top channels by importance for each model, coloured by status (alive / weight-dead / ...)."""
+    from plotly.subplots import make_subplots
+
+    roles = list(scores)
+    fig = make_subplots(1, len(roles), subplot_titles=[f"{r}: top {top} of {block}" for r in roles],
+                        horizontal_spacing=0.12)
+    colours = {"alive": "#238b45", "weight-dead": "#969696", "activation-dead": "#cb181d", "zero here": "#fd8d3c"}
+    for i, r in enumerate(roles):
+        s = np.asarray(scores[r], dtype=np.float64)
+        order = np.argsort(-s, kind="stable")[:top][::-1]
+        st = [status[r][c] for c in order]
+        fig.add_trace(go.Bar(x=s[order], y=[f"ch {c}" for c in order], orientation="h",
+                             marker_color=[colours.get(x, "#6baed6") for x in st], customdata=np.array(st, dtype=object),
+                             hovertemplate="%{y}: %{x:.4f}<br>%{customdata}<extra></extra>", showlegend=False),
+                      1, i + 1)
+    fig.update_layout(height=60 + 22 * top, margin=dict(l=4, r=4, t=40, b=4),
+                      title=dict(text=measure, font=dict(size=12), x=0.5, y=0.99))
+    return fig
+
+
+def sparsity_bars(layers: Sequence[str], sparsity: Mapping[str, Sequence[float]]) -> go.Figure:
+    """Per-layer weight sparsity of each model."""
+    fig = go.Figure([go.Bar(x=list(layers), y=np.asarray(v) * 100, name=r, marker_color=ROLE_COLORS.get(r),
+                            hovertemplate=f"{r} %{{x}}: %{{y:.1f}}% zero<extra></extra>") for r, v in sparsity.items()])
+    fig.update_layout(barmode="group", height=300, yaxis=dict(title="% weights zero", range=[0, 100]),
+                      margin=dict(l=4, r=4, t=10, b=4), legend=dict(orientation="h", y=1.1))
+    return fig
+
+
+def weight_histogram(dense_w: np.ndarray, pruned_w: np.ndarray, layer: str, threshold: float | None,
+                     bins: int = 80) -> go.Figure:
+    """|weight| histograms of one layer, dense vs pruned non-zeros, with the pruning threshold marked.
+
+    Counts are binned here (numpy) so the figure carries 2 x ``bins`` numbers, not millions of weights.
+    """
+    a, b = np.abs(dense_w.ravel()), np.abs(pruned_w.ravel())
+    b = b[b != 0]
+    hi = float(np.quantile(a, 0.999)) if a.size else 1.0
+    edges = np.linspace(0, hi, bins + 1)
+    fig = go.Figure()
+    for role, v in (("dense", a), ("pruned (non-zero)", b)):
+        counts, _ = np.histogram(np.clip(v, 0, hi), edges)
+        fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges), name=role, opacity=0.6,
+                             marker_color=ROLE_COLORS["dense" if role == "dense" else "pruned"]))
+    if threshold:
+        fig.add_vline(x=threshold, line=dict(color="black", dash="dash"),
+                      annotation_text=f"threshold {threshold:.4f}", annotation_position="top right")
+    fig.update_layout(barmode="overlay", height=280, margin=dict(l=4, r=4, t=30, b=4),
+                      title=dict(text=f"{layer}: |w|", font=dict(size=12)), legend=dict(orientation="h", y=1.15))
+    return fig
+
+
+def sensitivity_curves(sparsities: Sequence[float], curves: Mapping[str, Sequence[float]], base: float,
+                       chosen: Mapping[str, float] | None = None) -> go.Figure:
+    """The pruning scan: hold-out accuracy against sparsity for each layer alone."""
+    fig = go.Figure()
+    for name, accs in curves.items():
+        short = name.replace("backbone.", "").replace(".weight", "")
+        fig.add_trace(go.Scatter(x=[0.0] + list(sparsities), y=[base] + list(accs), mode="lines+markers", name=short,
+                                 hovertemplate=f"{short} @ %{{x:.0%}}: %{{y:.2%}}<extra></extra>"))
+    fig.update_layout(height=360, xaxis=dict(title="sparsity of this layer alone", tickformat=".0%"),
+                      yaxis=dict(title="hold-out top-1", tickformat=".0%"), margin=dict(l=4, r=4, t=10, b=4))
+    return fig
