@@ -6,7 +6,7 @@ Run with ``streamlit run streamlit_app.py``. This file and ``ui/`` only read wid
 
 import streamlit as st
 
-st.set_page_config(page_title="VGG Explorer", page_icon="🟩", layout="wide")
+st.set_page_config(page_title="VGG Explorer", page_icon=":material/grid_view:", layout="wide")
 
 
 def explorer_page() -> None:
@@ -28,9 +28,9 @@ def model_page() -> None:
 
 
 PAGES = [
-    st.Page(explorer_page, title="Explorer", icon="🔎", url_path="explorer", default=True),
-    st.Page(dead_filters_page, title="Dead filters", icon="🪦", url_path="dead-filters"),
-    st.Page(model_page, title="Models", icon="📐", url_path="models"),
+    st.Page(explorer_page, title="Explorer", icon=":material/search:", url_path="explorer", default=True),
+    st.Page(dead_filters_page, title="Dead filters", icon=":material/block:", url_path="dead-filters"),
+    st.Page(model_page, title="Models", icon=":material/straighten:", url_path="models"),
 ]
 st.session_state["_pages"] = PAGES
 st.navigation(PAGES).run()

@@ -51,7 +51,7 @@ def _pick_test_image(split) -> tuple[int, np.ndarray, str]:
     st.sidebar.selectbox("Class", CIFAR10_CLASSES, key="pick_class", on_change=_on_class, args=(split,))
     st.sidebar.number_input(f"Image within the class (0..{len(class_idx) - 1})", 0, len(class_idx) - 1, step=1,
                             key="pick_within", on_change=_on_within, args=(split,))
-    st.sidebar.button("🎲 Random test image", width="stretch", on_click=_on_random, args=(split,), key="random")
+    st.sidebar.button(":material/casino: Random test image", width="stretch", on_click=_on_random, args=(split,), key="random")
     with st.sidebar.expander("Gallery", expanded=True):
         start = max(0, min(within - 4, len(class_idx) - 8))
         cols = st.columns(4)
@@ -153,7 +153,8 @@ def render() -> None:
             event = st.plotly_chart(fig, key=f"mosaic_{r}_{block}", on_select="rerun", selection_mode="points",
                                     config={"displayModeBar": False})
             pts = (event or {}).get("selection", {}).get("points", []) if event else []
-            picked = [p.get("customdata", [None])[0] for p in pts if p.get("customdata") is not None]
+            # the invisible per-channel points are trace 1, in channel order: point index = channel
+            picked = [int(p["point_index"]) for p in pts if p.get("curve_number") == 1 and "point_index" in p]
             token = (r, block, tuple(picked))
             if picked and st.session_state.get("_last_pick") != token:
                 st.session_state["_last_pick"] = token

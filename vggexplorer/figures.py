@@ -139,7 +139,7 @@ def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None =
     fig.update_layout(
         title=dict(text=f"{role} · {block} · {c} channels of {h}x{w} · {scale_note}", font=dict(size=13)),
         margin=dict(l=4, r=4, t=32, b=4), height=height or int(min(900, max(260, 60 + 520 * rows / cols_))),
-        hovermode="closest", hoverdistance=-1, dragmode=False, plot_bgcolor="rgba(0,0,0,0)",
+        hovermode="closest", hoverdistance=-1, plot_bgcolor="rgba(0,0,0,0)",
         clickmode="event+select",
     )
     fig.update_xaxes(visible=False, range=[-0.5, cols_ - 0.5], constrain="domain")

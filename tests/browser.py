@@ -1,0 +1,78 @@
+"""Start `streamlit run` on a loopback port and drive Debian's chromium with Playwright."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("VGGEXPLORER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-gpu", "--no-first-run", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict | None = None, timeout: float = 120):
+    """Yield the base URL of a fresh `streamlit run streamlit_app.py` on 127.0.0.1; stop it afterwards."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    log = open(REPO / "runs" / f"streamlit-{port}.log", "w") if (REPO / "runs").is_dir() else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.time()
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() - t0 > timeout:
+                raise RuntimeError(f"streamlit did not start on {url} (exit {proc.poll()})")
+            time.sleep(0.25)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def browser_page(width: int = 1500, height: int = 1000):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_for_app(page, min_charts: int = 1, timeout_ms: int = 120_000) -> None:
+    """Wait until the script run has finished: charts drawn and no "running" status widget."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_function(
+        """(n) => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n &&
+                 !document.querySelector('[data-testid="stStatusWidget"]')""",
+        arg=min_charts, timeout=timeout_ms, polling=200)
+    page.wait_for_timeout(500)  # settle: late reruns show the status widget again
+    page.wait_for_function("""() => !document.querySelector('[data-testid="stStatusWidget"]')""",
+                           timeout=timeout_ms, polling=200)

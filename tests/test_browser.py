@@ -1,0 +1,92 @@
+"""Real browser: Debian's chromium through Playwright against `streamlit run` on loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from .browser import CHROMIUM, browser_page, streamlit_server, wait_for_app
+from .conftest import REPO
+
+REQUIRED = os.environ.get("VGGEXPLORER_REQUIRE_BROWSER") == "1"
+if not Path(CHROMIUM).exists():
+    if REQUIRED:
+        raise RuntimeError(f"browser tests are required (VGGEXPLORER_REQUIRE_BROWSER=1) but {CHROMIUM} is missing: "
+                           "apt-get install -y chromium")
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+
+SHOTS = Path(os.environ.get("VGGEXPLORER_SHOTS", REPO / "runs" / "screenshots"))
+
+
+@pytest.fixture(scope="module")
+def server():
+    env = {}
+    if os.environ.get("VGGEXPLORER_CKPT_DIR"):
+        env["VGGEXPLORER_CKPT_DIR"] = os.environ["VGGEXPLORER_CKPT_DIR"]
+    with streamlit_server(env) as (url, proc):
+        yield url
+
+
+def _no_errors(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+    errs = page.locator('[data-testid="stAlertContentError"]')
+    assert errs.count() == 0, errs.all_inner_texts()
+
+
+def _titles(page) -> list[str]:
+    # SVG text has no innerText
+    return page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")
+
+
+def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with browser_page() as page:
+        page.goto(server + "/?img=6000&block=conv1&ch=0")
+        wait_for_app(page, min_charts=5)
+        _no_errors(page)
+        titles = _titles(page)
+        assert any(t.startswith("dense · conv1 · 128 channels") for t in titles), titles
+        assert any(t.startswith("pruned · conv1 · 128 channels") for t in titles), titles
+        assert any("conv1 channel 0" in t for t in titles), titles
+        # probability bars: ten categories, two models
+        bars = page.locator(".js-plotly-plot").filter(has_text="frog").first
+        assert bars.locator("g.point").count() >= 20
+        text = page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()
+        assert any(re.search(r"dense: \w+ \d+% vs \w+ \d+%", t) for t in text), text
+        page.screenshot(path=str(SHOTS / "explorer.png"))
+
+        # pick a channel by clicking a tile of the dense mosaic (row 0, third tile)
+        mosaic = page.locator(".js-plotly-plot").filter(has_text="dense · conv1").first
+        box = mosaic.locator(".nsewdrag").first.bounding_box()
+        cols = 16  # mosaic_layout(128) -> 16 columns
+        page.mouse.move(box["x"] + box["width"] * (2.5 / cols), box["y"] + 8)
+        page.mouse.click(box["x"] + box["width"] * (2.5 / cols), box["y"] + 8)
+        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                               ".some(e => e.textContent.includes('conv1 channel 2'))", timeout=60_000)
+        wait_for_app(page, min_charts=5)
+        assert "ch=2" in page.url
+        _no_errors(page)
+
+
+def test_deep_link_opens_the_same_view(server):
+    with browser_page() as page:
+        page.goto(server + "/?img=123&block=conv3&ch=7")
+        wait_for_app(page, min_charts=5)
+        _no_errors(page)
+        titles = _titles(page)
+        assert any(t.startswith("dense · conv3 · 256 channels of 16x16") for t in titles), titles
+        assert any("conv3 channel 7" in t for t in titles), titles
+        assert "test image 123" in page.locator('[data-testid="stCaptionContainer"]').all_inner_texts().__str__()
+        page.screenshot(path=str(SHOTS / "deep-link.png"))
+
+
+def test_garbage_link_shows_a_notice(server):
+    with browser_page() as page:
+        page.goto(server + "/?img=banana&block=conv99&ch=zz")
+        wait_for_app(page, min_charts=5)
+        _no_errors(page)
+        warnings = " ".join(page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts())
+        assert "not valid" in warnings and "conv99" in warnings
