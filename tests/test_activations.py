@@ -47,7 +47,29 @@ def test_capture_equals_manual_forward_exactly():
     assert torch.allclose(cap.probs.sum(1), torch.ones(3))
 
 
-def test_captured_tensors_are_copies():
+def test_kept_tensors_survive_an_in_place_module_after_the_relu():
+    from vggexplorer.activations import needs_copy
+
+    m = _model()
+    assert not any(needs_copy(m).values())  # conv and max-pool only read the ReLU's output
+    # put an in-place op right after relu0: the capture must then clone, or it would see clamped values
+    m.backbone.pool0 = torch.nn.Sequential(torch.nn.Hardtanh(0.0, 0.05, inplace=True), torch.nn.MaxPool2d(2))
+    m.backbone.pool0.inplace = True
+    assert needs_copy(m)["conv1"]
+    x = preprocess(_images(1, 3), m)
+    with torch.no_grad():
+        h = x
+        for name, mod in m.backbone.named_children():
+            h = mod(h)
+            if name == "relu1":
+                ref = h.clone()
+                break
+    cap = capture_activations(m, x)
+    assert cap.activations["conv1"].max() > 0.05
+    assert torch.equal(cap.activations["conv1"], ref)
+
+
+def test_captured_tensors_are_independent():
     m = _model()
     cap = capture_activations(m, _images(1, 1))
     before = cap.activations["conv3"].clone()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .activations import _check_eval, block_hooks, relu_modules
+from .activations import _check_eval, block_hooks, needs_copy, own, relu_modules
 from .data import Split, to_float
 from .images import normalization
 
@@ -46,6 +46,14 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def spatial_view(t: torch.Tensor) -> torch.Tensor:
+    """``[B, C, H, W]`` -> ``[B, H*W, C]`` without a copy for channels-last or contiguous tensors."""
+    b, c, h, w = t.shape
+    if t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).reshape(b, h * w, c)
+    return t.reshape(b, c, h * w).transpose(1, 2)
+
+
 class _BlockStats:
     """Running per-channel statistics of one block over batches."""
 
@@ -60,11 +68,12 @@ class _BlockStats:
 
     def update(self, out: torch.Tensor, offset: int) -> torch.Tensor:
         """Fold in a batch ``[B, C, H, W]`` whose first image has dataset index ``offset``; return spatial means."""
-        flat = out.detach().float().flatten(2)  # [B, C, H*W]
-        means = flat.mean(2)  # [B, C]
+        out = out.detach().float()  # [B, C, H, W], any memory format: reductions need no copy
+        means = out.mean((2, 3))  # [B, C]
+        peak = out.amax((2, 3))  # [B, C]: one pass gives both "fires" and the maximum
         self.sum += means.sum(0).double()
-        self.fires += (flat.amax(2) > 0).sum(0)
-        self.max = torch.maximum(self.max, flat.amax((0, 2)))
+        self.fires += (peak > 0).sum(0)
+        self.max = torch.maximum(self.max, peak.amax(0))
         idx = torch.arange(offset, offset + out.shape[0]).expand(out.shape[1], -1)  # [C, B]
         vals = torch.cat([self.top_val, means.t()], 1)
         ids = torch.cat([self.top_idx, idx], 1)
@@ -109,6 +118,7 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
         _check_eval(m)
     n = len(split) if stop_after is None else min(stop_after, len(split))
     stats: dict[str, dict[str, _BlockStats]] = {r: {} for r in roles}
+    copy = {r: needs_copy(m) for r, m in models.items()}
     cos_sum: dict[str, torch.Tensor] = {}
     starts = range(0, n, batch_size)
     if progress:
@@ -128,11 +138,11 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
                     st = stats[role][name] = _BlockStats(out.shape[1], k)
                 st.update(out, s)
                 if len(roles) == 2 and r_i == 0:
-                    first[name] = out.detach().float().flatten(2).clone()  # [B, C, HW]
+                    first[name] = spatial_view(own(out, copy[role][name]))  # kept until the pair's pass
                 elif len(roles) == 2:
-                    a, b = first.pop(name), out.detach().float().flatten(2)
-                    na, nb = a.norm(dim=2), b.norm(dim=2)
-                    cos = (a * b).sum(2) / (na * nb).clamp_min(1e-30)
+                    a, b = first.pop(name), spatial_view(out.detach().float())
+                    na, nb = torch.linalg.vector_norm(a, dim=1), torch.linalg.vector_norm(b, dim=1)
+                    cos = torch.linalg.vecdot(a, b, dim=1) / (na * nb).clamp_min(1e-30)
                     cos = torch.where((na == 0) & (nb == 0), torch.ones_like(cos), cos)
                     cos = torch.where((na == 0) ^ (nb == 0), torch.zeros_like(cos), cos)
                     cos_sum[name] = cos_sum.get(name, 0) + cos.double().sum(0)

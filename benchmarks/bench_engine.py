@@ -1,0 +1,100 @@
+"""Capture overhead against a bare forward, and scan throughput against bare inference.
+
+    python benchmarks/bench_engine.py [--repeats 15] [--scan-images 2000]
+
+Timings are interleaved (bare, hooked, bare, hooked, ...) so that load from other processes on
+this shared 2-core machine hits both sides alike; medians and their ratio are reported and
+written to benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._report import machine, write_section  # noqa: E402
+from vggexplorer import capture_activations, load_bundled_test, load_model, preprocess  # noqa: E402
+from vggexplorer.scan import scan_models  # noqa: E402
+
+CKPT = Path(os.environ.get("VGGEXPLORER_CKPT_DIR", Path(__file__).resolve().parent.parent / "checkpoints"))
+
+
+def interleaved(fa, fb, repeats: int) -> tuple[float, float]:
+    """Median seconds of ``fa`` and ``fb``, run alternately after one warm-up each."""
+    fa(), fb()
+    ta, tb = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); fa(); ta.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); fb(); tb.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--scan-images", type=int, default=2000)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    split = load_bundled_test()
+    models = {r: load_model(CKPT / f"{r}.pt") for r in ("dense", "pruned")}
+    rows = []
+    for role, m in models.items():
+        for bs in (1, 256):
+            x = preprocess(split.images[:bs], m)
+            reps = args.repeats if bs == 1 else max(5, args.repeats // 3)
+
+            def bare():
+                with torch.no_grad():
+                    m(x)
+
+            bare_s, cap_s = interleaved(bare, lambda: capture_activations(m, x), reps)
+            rows.append((role, bs, bare_s, cap_s))
+            print(f"{role} batch {bs}: bare {bare_s * 1e3:.1f} ms, capture {cap_s * 1e3:.1f} ms, "
+                  f"ratio {cap_s / bare_s:.3f}", flush=True)
+
+    sub = split.subset(range(args.scan_images))
+
+    def bare_inference():
+        with torch.no_grad():
+            for m in models.values():
+                for s in range(0, len(sub), 250):
+                    m(preprocess(sub.images[s:s + 250], m))
+
+    def scan():
+        scan_models(models, sub, batch_size=250, progress=False)
+
+    bare_s, scan_s = interleaved(bare_inference, scan, 3)
+    n = len(sub) * len(models)
+    print(f"scan: bare {n / bare_s:.0f} img/s, scan {n / scan_s:.0f} img/s, ratio {bare_s / scan_s:.3f}")
+    body = [
+        "## Activation engine (`python benchmarks/bench_engine.py`)",
+        "",
+        f"Machine: {machine()}. fp32, medians of interleaved runs.",
+        "",
+        "| model | batch | bare forward | `capture_activations` | capture / bare | target |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for role, bs, b, c in rows:
+        body.append(f"| {role} | {bs} | {b * 1e3:.1f} ms | {c * 1e3:.1f} ms | {c / b:.3f}x | <= {1.25 if bs == 1 else 1.10}x |")
+    body += [
+        "",
+        f"Scan of {len(sub)} test images with both models (stats, top-{9}, dense-vs-pruned cosine), batch 250:",
+        "",
+        "| bare inference | scan | scan / bare throughput | target |",
+        "|---:|---:|---:|---:|",
+        f"| {n / bare_s:.0f} img/s | {n / scan_s:.0f} img/s | {bare_s / scan_s:.3f}x | >= 0.85x |",
+    ]
+    if not args.no_write:
+        write_section("engine", "\n".join(body))
+    print("\n".join(body))
+
+
+if __name__ == "__main__":
+    main()
