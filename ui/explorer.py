@@ -225,7 +225,8 @@ def _channel_view(an, roles, block: str, ch: int, scan, split) -> None:
                     st.caption("never fires on the test split: no top images")
     if block in scan.pair:
         st.caption(f"dense-vs-pruned similarity of this channel over the test split: "
-                   f"{float(scan.pair[block]['cosine'][ch]):.3f} (mean per-image cosine)")
+                   f"{float(scan.pair[block]['correlation'][ch]):.3f} (correlation, across the 10,000 images, of "
+                   "its mean activation in the two models)")
 
 
 def _importance_view(models, an, key, image, block, classes, wdead, scan) -> None:

@@ -162,3 +162,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     sheet.save(args.out)
     print(f"wrote {args.out} ({sheet.width}x{sheet.height})")
     return 0
+
+
+def cmd_model_card(args: argparse.Namespace) -> int:
+    from .card import model_card
+
+    args.out.write_text(model_card(args.dense, args.pruned, args.scan))
+    print(f"wrote {args.out}")
+    return 0

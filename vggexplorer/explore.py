@@ -121,7 +121,7 @@ def channel_table(models: Mapping[str, nn.Module], scan: ScanResult | None, bloc
                 df[f"{r}_activation_dead"] = scan.stat(r, b, "fire_fraction") <= 0
                 df[f"{r}_rarely_fires"] = scan.stat(r, b, "fire_fraction") < RARE_FIRE_FRACTION
         if scan is not None and b in scan.pair:
-            df["similarity"] = scan.pair[b]["cosine"]
+            df["similarity"] = scan.pair[b]["correlation"]
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
     if len(roles) == 2:

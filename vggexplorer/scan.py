@@ -3,10 +3,13 @@
 Per model and channel: mean activation (the map's spatial mean, averaged over images), the
 fraction of images on which the channel fires (> 0 somewhere), its maximum, and the ``k`` test
 images with the highest spatial-mean activation. For the dense/pruned pair, each channel's
-similarity: the per-image cosine of its two maps, averaged over images.
+similarity over the test images: the Pearson correlation, across images, of its spatial-mean
+activation in the two models ("does the channel still respond to the same images?"; the
+per-image spatial cosine is computed live in the app for the current image).
 
-Stats are reduced inside the hooks, batch by batch, so no full activation tensor of the split
-is ever held; only the pair similarity keeps one batch of the first model's maps.
+Stats are reduced inside the hooks, batch by batch, from the ``[B, C]`` spatial means and peaks,
+so no activation tensor is kept beyond its own hook call and the scan runs close to the speed of
+bare inference.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .activations import _check_eval, block_hooks, needs_copy, own, relu_modules
+from .activations import _check_eval, block_hooks, relu_modules
 from .data import Split, to_float
 from .images import normalization
 
@@ -46,12 +49,17 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def spatial_view(t: torch.Tensor) -> torch.Tensor:
-    """``[B, C, H, W]`` -> ``[B, H*W, C]`` without a copy for channels-last or contiguous tensors."""
-    b, c, h, w = t.shape
-    if t.is_contiguous(memory_format=torch.channels_last):
-        return t.permute(0, 2, 3, 1).reshape(b, h * w, c)
-    return t.reshape(b, c, h * w).transpose(1, 2)
+def pearson_from_moments(m: dict[str, torch.Tensor], n: int) -> torch.Tensor:
+    """Per-channel Pearson correlation from running sums; both constant -> 1, one constant -> 0."""
+    ma, mb = m["a"] / n, m["b"] / n
+    va, vb = m["aa"] / n - ma * ma, m["bb"] / n - mb * mb
+    cov = m["ab"] / n - ma * mb
+    tiny_a = va <= 1e-12 * torch.clamp(ma * ma, min=1.0)
+    tiny_b = vb <= 1e-12 * torch.clamp(mb * mb, min=1.0)
+    r = cov / torch.sqrt(va.clamp_min(1e-300) * vb.clamp_min(1e-300))
+    r = torch.where(tiny_a & tiny_b, torch.ones_like(r), r)
+    r = torch.where(tiny_a ^ tiny_b, torch.zeros_like(r), r)
+    return r.clamp(-1, 1).float()
 
 
 class _BlockStats:
@@ -98,7 +106,7 @@ class ScanResult:
     """Per-model, per-block channel statistics, plus the pair's similarity."""
 
     models: dict[str, dict[str, dict[str, np.ndarray]]]  # role -> block -> stat -> [C] or [C, k]
-    pair: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # block -> {"cosine": [C]}
+    pair: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # block -> {"correlation": [C]}
     meta: dict[str, Any] = field(default_factory=dict)
 
     def stat(self, role: str, block: str, name: str) -> np.ndarray:
@@ -110,16 +118,16 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
                 progress: bool = True, stop_after: int | None = None) -> ScanResult:
     """Scan ``split`` with each model (e.g. ``{"dense": m1, "pruned": m2}``) in fp32.
 
-    With two models, also the per-channel dense-vs-pruned similarity: the cosine of the two
-    maps of each image (both zero = 1, one zero = 0), averaged over images.
+    With two models, also each channel's dense-vs-pruned similarity: the Pearson correlation,
+    over the images, of the channel's spatial-mean activation in the two models.
     """
     roles = list(models)
     for m in models.values():
         _check_eval(m)
     n = len(split) if stop_after is None else min(stop_after, len(split))
     stats: dict[str, dict[str, _BlockStats]] = {r: {} for r in roles}
-    copy = {r: needs_copy(m) for r, m in models.items()}
-    cos_sum: dict[str, torch.Tensor] = {}
+    pair = len(roles) == 2
+    moments: dict[str, dict[str, torch.Tensor]] = {}  # block -> running sums for the correlation
     starts = range(0, n, batch_size)
     if progress:
         from tqdm import tqdm
@@ -127,7 +135,7 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
         starts = tqdm(starts, desc="scanning", unit="batch", mininterval=2.0)
     for s in starts:
         u8 = torch.from_numpy(split.images[s:min(s + batch_size, n)])
-        first: dict[str, torch.Tensor] = {}
+        first: dict[str, torch.Tensor] = {}  # block -> [B, C] spatial means of the first model
         for r_i, role in enumerate(roles):
             model = models[role]
             x = to_float(u8, *normalization(model))
@@ -136,22 +144,21 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
                 st = stats[role].get(name)
                 if st is None:
                     st = stats[role][name] = _BlockStats(out.shape[1], k)
-                st.update(out, s)
-                if len(roles) == 2 and r_i == 0:
-                    first[name] = spatial_view(own(out, copy[role][name]))  # kept until the pair's pass
-                elif len(roles) == 2:
-                    a, b = first.pop(name), spatial_view(out.detach().float())
-                    na, nb = torch.linalg.vector_norm(a, dim=1), torch.linalg.vector_norm(b, dim=1)
-                    cos = torch.linalg.vecdot(a, b, dim=1) / (na * nb).clamp_min(1e-30)
-                    cos = torch.where((na == 0) & (nb == 0), torch.ones_like(cos), cos)
-                    cos = torch.where((na == 0) ^ (nb == 0), torch.zeros_like(cos), cos)
-                    cos_sum[name] = cos_sum.get(name, 0) + cos.double().sum(0)
+                means = st.update(out, s)  # [B, C]
+                if pair and r_i == 0:
+                    first[name] = means
+                elif pair:
+                    a, b = first.pop(name).double(), means.double()
+                    m = moments.setdefault(name, {key: torch.zeros(a.shape[1], dtype=torch.float64)
+                                                  for key in ("a", "b", "aa", "bb", "ab")})
+                    m["a"] += a.sum(0); m["b"] += b.sum(0)
+                    m["aa"] += (a * a).sum(0); m["bb"] += (b * b).sum(0); m["ab"] += (a * b).sum(0)
 
             with block_hooks(model, on_block):
                 model(x)
     result = ScanResult({r: {b: st.result() for b, st in stats[r].items()} for r in roles})
-    if len(roles) == 2:
-        result.pair = {b: {"cosine": (c / n).float().numpy()} for b, c in cos_sum.items()}
+    if pair:
+        result.pair = {b: {"correlation": pearson_from_moments(m, n).numpy()} for b, m in moments.items()}
     result.meta = {"n_images": n, "k": k, "precision": "fp32", "roles": roles,
                    "blocks": list(relu_modules(models[roles[0]])),
                    "topk_rank": "spatial mean of the channel's map", "fires": "max over positions > 0"}
@@ -166,7 +173,7 @@ def save_scan(result: ScanResult, path: str | Path) -> Path:
             for name, v in st.items():
                 arrays[f"{role}/{b}/{name}"] = v.astype(np.int16 if name == "topk_index" else np.float32)
     for b, st in result.pair.items():
-        arrays[f"pair/{b}/cosine"] = st["cosine"].astype(np.float32)
+        arrays[f"pair/{b}/correlation"] = st["correlation"].astype(np.float32)
     arrays["meta_json"] = np.frombuffer(json.dumps(result.meta).encode(), np.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

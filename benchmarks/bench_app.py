@@ -1,0 +1,106 @@
+"""App timings: rerun latency on an image change, bytes per figure, start-up and browser draw time.
+
+    python benchmarks/bench_app.py [--changes 15] [--no-browser]
+
+1. Server side (AppTest, in process): the time of the rerun that follows changing the image, with
+   both models and every figure of the page; the first rerun of an image is the uncached case.
+2. Bytes per figure: the JSON Streamlit sends for each Plotly chart, for every block.
+3. Real browser (Debian chromium via Playwright against `streamlit run` on loopback): from
+   starting the server to the first complete page, and from clicking "Random test image" to the
+   redrawn page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._report import machine, write_section  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def server_side(changes: int) -> tuple[list[float], dict[str, dict[str, int]]]:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    times = []
+    for i in range(changes):
+        t0 = time.perf_counter()
+        at.number_input(key="pick_within").set_value(10 + 37 * i).run()
+        times.append(time.perf_counter() - t0)
+        assert not at.exception, at.exception
+    sizes: dict[str, dict[str, int]] = {}
+    for block in [f"conv{i}" for i in range(8)]:
+        at.sidebar.radio(key="block").set_value(block).run()
+        for chart in at.get("plotly_chart"):
+            spec = json.loads(chart.proto.spec)
+            title = (spec["layout"].get("title") or {}).get("text") or "probabilities"
+            title = title.split(" · shared")[0].split(" · per-channel")[0]
+            sizes.setdefault(block, {})[title] = len(chart.proto.spec.encode())
+    return times, sizes
+
+
+def browser(changes: int) -> tuple[float, list[float]]:
+    from tests.browser import browser_page, streamlit_server, wait_for_app
+
+    t0 = time.perf_counter()
+    with streamlit_server() as (url, _):
+        with browser_page() as page:
+            page.goto(url + "/?img=6000&block=conv1&ch=0")
+            wait_for_app(page, min_charts=5)
+            first = time.perf_counter() - t0
+            redraws = []
+            for _ in range(changes):
+                t1 = time.perf_counter()
+                page.get_by_role("button", name="Random test image").click()
+                page.wait_for_function("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                       timeout=60_000, polling=20)
+                wait_for_app(page, min_charts=5)
+                redraws.append(time.perf_counter() - t1 - 0.5)  # wait_for_app settles for 0.5 s
+    return first, redraws
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--changes", type=int, default=15)
+    ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    times, sizes = server_side(args.changes)
+    med = statistics.median(times)
+    largest = max((v, b, t) for b, figs in sizes.items() for t, v in figs.items())
+    body = ["## App (`python benchmarks/bench_app.py`)", "", f"Machine: {machine()}.", "",
+            f"**Rerun after changing the image** (server side, AppTest, both models, every figure of the page; "
+            f"{len(times)} different images, none cached): median **{med * 1e3:.0f} ms**, "
+            f"min {min(times) * 1e3:.0f} ms, max {max(times) * 1e3:.0f} ms (target: median <= 300 ms).", "",
+            f"**Bytes per figure** (Plotly JSON as sent): largest **{largest[0] / 1024:.0f} KB** "
+            f"({largest[2]}, block {largest[1]}; target <= 300 KB).", "",
+            "| block | " + " | ".join(["dense mosaic", "pruned mosaic", "similarity strip", "channel view",
+                                      "importance", "probabilities"]) + " |",
+            "|---|" + "---:|" * 6]
+    for b, figs in sizes.items():
+        def pick(prefix):
+            return next((f"{v / 1024:.0f} KB" for t, v in figs.items() if t.startswith(prefix)), "")
+        body.append(f"| {b} | {pick('dense ·')} | {pick('pruned ·')} | {pick(b + ': cosine')} | {pick(b + ' channel')} | "
+                    f"{pick('gradient') or pick('exact')} | {pick('probabilities')} |")
+    print("\n".join(body), flush=True)
+    if not args.no_browser:
+        first, redraws = browser(max(5, args.changes // 2))
+        body += ["", f"**Real browser** (Debian chromium, headless, 1500x1000): `streamlit run` start to the first "
+                     f"complete page: **{first:.1f} s** (target <= 5 s); click on \"Random test image\" to the "
+                     f"redrawn page: median **{statistics.median(redraws) * 1e3:.0f} ms** over {len(redraws)} "
+                     f"clicks (min {min(redraws) * 1e3:.0f}, max {max(redraws) * 1e3:.0f})."]
+        print(body[-1])
+    if not args.no_write:
+        write_section("app", "\n".join(body))
+
+
+if __name__ == "__main__":
+    main()
