@@ -90,3 +90,55 @@ def test_garbage_link_shows_a_notice(server):
         _no_errors(page)
         warnings = " ".join(page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts())
         assert "not valid" in warnings and "conv99" in warnings
+
+
+def _png_bytes(size=(120, 80), mode="RGB") -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    arr = (np.random.default_rng(0).random((size[1], size[0], 3)) * 255).astype("uint8")
+    buf = io.BytesIO()
+    Image.fromarray(arr).convert(mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_upload_an_image_then_a_bad_file(server):
+    with browser_page() as page:
+        page.goto(server + "/")
+        wait_for_app(page, min_charts=5)
+        page.get_by_text("Upload", exact=True).click()
+        wait_for_app(page, min_charts=0)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            files=[{"name": "photo.png", "mimeType": "image/png", "buffer": _png_bytes()}])
+        wait_for_app(page, min_charts=5)
+        _no_errors(page)
+        captions = " ".join(page.locator('[data-testid="stCaptionContainer"], [data-testid="stImageCaption"]')
+                            .all_inner_texts())
+        assert "32x32 model input" in captions and "as uploaded" in captions
+        # a text file named .png: a clear message, no traceback, and the app keeps working
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"just some text"}])
+        page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert "not an image" in page.locator('[data-testid="stAlertContentError"]').inner_text()
+        page.get_by_text("Test split", exact=True).click()
+        wait_for_app(page, min_charts=5)
+        _no_errors(page)
+
+
+def test_dead_filter_row_opens_the_channel(server):
+    with browser_page() as page:
+        page.goto(server + "/dead-filters")
+        wait_for_app(page, min_charts=1)
+        _no_errors(page)
+        grid = page.locator('[data-testid="stDataFrame"]').last
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        # the row-selection checkbox column sits at the left edge; click the first data row
+        page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
+        page.wait_for_url("**/explorer**", timeout=60_000)
+        wait_for_app(page, min_charts=5)
+        _no_errors(page)
+        assert any(" channel " in t for t in _titles(page))
