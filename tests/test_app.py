@@ -123,3 +123,55 @@ def test_other_pages_render(page):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error
     assert at.get("plotly_chart")
+
+
+def _load_custom(at, path, role="pruned"):
+    at.sidebar.radio(key="custom_role").set_value(role)
+    at.sidebar.text_input(key="custom_path").input(str(path))
+    at.run()
+    at.sidebar.button(key="custom_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_own_lab_state_dict_replaces_a_role(tmp_path, app):
+    import torch
+
+    from vggexplorer.model import VGG
+
+    torch.manual_seed(0)
+    path = tmp_path / "vgg.cifar.pretrained.pth"
+    torch.save({"state_dict": VGG().state_dict()}, path)
+    _load_custom(app, path)
+    assert not app.error
+    assert any("vgg.cifar.pretrained.pth" in c.value for c in app.sidebar.caption)
+    assert mosaic(app, "pruned")["layout"]["meta"]["channels"] == 64
+    app.sidebar.button(key="custom_reset").click().run()
+    assert not app.exception and not any("vgg.cifar" in c.value for c in app.sidebar.caption)
+
+
+def test_own_checkpoint_problems_are_named(tmp_path, app):
+    import torch
+
+    from vggexplorer.model import VGG
+
+    sd = VGG().state_dict()
+    del sd["backbone.conv2.weight"]
+    torch.save(sd, tmp_path / "missing.pt")
+    _load_custom(app, tmp_path / "missing.pt")
+    assert any("backbone.conv2.weight" in e.value for e in app.sidebar.error)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    _load_custom(app, tmp_path / "evil.pt")
+    assert any("not plain weights" in e.value for e in app.sidebar.error)
+
+    sd = VGG().state_dict()
+    sd["backbone.conv0.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(sd, tmp_path / "nan.pt")
+    _load_custom(app, tmp_path / "nan.pt", role="dense")
+    assert any("NaN" in w.value and "backbone.conv0.weight" in w.value for w in app.warning)
+    assert mosaic(app, "dense")  # the app keeps working

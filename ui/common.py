@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,31 +82,134 @@ def get_scan():
     return scan, None
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def analyze(image_key: str, image: np.ndarray):
-    """Both models on one image (keyed by test index or upload hash)."""
-    return analyze_image(get_models().models, image)
+# ---- your own checkpoint: per session, by role ------------------------------------------------
+
+MAX_CUSTOM = 8  # distinct uploaded checkpoints kept in memory per process (about 37 MB each)
+_REGISTRY_LOCK = threading.Lock()
+
+
+@st.cache_resource
+def _custom_registry() -> dict:
+    """SHA-256 of a checkpoint's bytes -> its model (read-only; sessions uploading the same file share it)."""
+    return {}
+
+
+def _register_custom(data: bytes | None, path: str | None, name: str) -> str:
+    """Load an uploaded or local checkpoint (weights only, size-limited) and return its key."""
+    import io
+
+    sha = hashlib.sha256(data if data is not None else Path(path).read_bytes()).hexdigest()[:16]
+    reg = _custom_registry()
+    if sha not in reg:
+        model = load_model(io.BytesIO(data)) if data is not None else load_model(path)
+        with _REGISTRY_LOCK:
+            while len(reg) >= MAX_CUSTOM:
+                reg.pop(next(iter(reg)))
+            reg[sha] = model
+        model.meta.setdefault("display_name", name)
+    return sha
+
+
+def models_key() -> str:
+    """Which models this session uses, e.g. ``dense=shipped|pruned=3fa2...``: part of every cache key."""
+    custom = st.session_state.get("custom_models", {})
+    return "|".join(f"{r}={custom.get(r, {}).get('sha', 'shipped')}" for r in CHECKPOINTS)
+
+
+def session_models(key: str | None = None) -> dict:
+    """Role -> model for this session: the shipped ones, with the session's own checkpoints swapped in."""
+    key = key or models_key()
+    shipped = get_models().models
+    out = {}
+    for part in key.split("|"):
+        role, sha = part.split("=")
+        if sha == "shipped":
+            if role in shipped:
+                out[role] = shipped[role]
+        elif sha in _custom_registry():
+            out[role] = _custom_registry()[sha]
+    return out
+
+
+def session_scan():
+    """The shipped scan, without the roles this session replaced (their statistics would be wrong)."""
+    scan, err = get_scan()
+    custom = set(st.session_state.get("custom_models", {}))
+    if scan is None or not custom:
+        return scan, err
+    from vggexplorer.scan import ScanResult
+
+    kept = ScanResult({r: v for r, v in scan.models.items() if r not in custom}, {}, scan.meta)
+    note = (f"Dataset statistics are shown only for the shipped checkpoints; for your own "
+            f"({', '.join(sorted(custom))}) compute them with `python -m vggexplorer scan --checkpoint DENSE.pt "
+            "--checkpoint PRUNED.pt --out scan.npz`.")
+    return kept, note
+
+
+def checkpoint_sidebar() -> None:
+    """Sidebar: explore your own checkpoint (a course-lab state_dict or a vggexplorer checkpoint) in a role."""
+    with st.sidebar.expander("Your own checkpoint"):
+        role = st.radio("Role", list(CHECKPOINTS), horizontal=True, key="custom_role")
+        up = st.file_uploader("Checkpoint (.pt, .pth)", type=["pt", "pth", "tar", "ckpt", "bin"], key="custom_upload")
+        path = None
+        if os.environ.get("VGGEXPLORER_HOSTED") != "1":  # a hosted demo must not read server paths
+            path = st.text_input("…or a path on this machine", key="custom_path", placeholder="runs/pruned/pruned.pt")
+        if st.button("Load", key="custom_load", disabled=up is None and not path):
+            try:
+                if up is not None:
+                    sha = _register_custom(up.getvalue(), None, up.name)
+                    name = up.name
+                else:
+                    p = Path(path).expanduser()
+                    if not p.is_file():
+                        raise CheckpointError(f"No file at {p}.")
+                    sha = _register_custom(None, str(p), p.name)
+                    name = p.name
+                st.session_state.setdefault("custom_models", {})[role] = {"sha": sha, "name": name}
+                st.session_state.pop("custom_error", None)
+            except (CheckpointError, OSError) as e:
+                st.session_state["custom_error"] = str(e)
+            st.rerun()
+        if st.session_state.get("custom_error"):
+            st.error(st.session_state["custom_error"])
+        custom = st.session_state.get("custom_models", {})
+        for r, info in custom.items():
+            st.caption(f"{r}: **{info['name']}**")
+        if custom and st.button("Back to the shipped checkpoints", key="custom_reset"):
+            st.session_state.pop("custom_models", None)
+            st.session_state.pop("custom_error", None)
+            st.rerun()
+    for r, m in session_models().items():
+        bad = m.meta.get("nonfinite") or []
+        if bad:
+            st.warning(f"The {r} model has NaN or infinite values in {', '.join(bad[:5])}"
+                       f"{' …' if len(bad) > 5 else ''}: its outputs are not meaningful.")
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def importance(image_key: str, image: np.ndarray, block: str, cls: int, method: str):
-    models = get_models().models
-    return importance_scores(models, analyze(image_key, image), image, block, cls, method)
+def analyze(mkey: str, image_key: str, image: np.ndarray):
+    """Both models on one image (keyed by the session's models and the test index or upload hash)."""
+    return analyze_image(session_models(mkey), image)
 
 
-@st.cache_data(show_spinner=False)
-def channels_df():
-    scan, _ = get_scan()
-    return channel_table(get_models().models, scan, BLOCKS)
+@st.cache_data(max_entries=128, show_spinner=False)
+def importance(mkey: str, image_key: str, image: np.ndarray, block: str, cls: int, method: str):
+    return importance_scores(session_models(mkey), analyze(mkey, image_key, image), image, block, cls, method)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def channels_df(mkey: str):
+    scan, _ = session_scan() if mkey == models_key() else get_scan()
+    return channel_table(session_models(mkey), scan, BLOCKS)
 
 
 @st.cache_data(max_entries=16, show_spinner="Rendering the activation grid…")
-def activation_png(image_key: str, image: np.ndarray, title: str) -> bytes:
+def activation_png(mkey: str, image_key: str, image: np.ndarray, title: str) -> bytes:
     import io
 
     from vggexplorer.render import activation_sheet
 
-    an = analyze(image_key, image)
+    an = analyze(mkey, image_key, image)
     caps = {r: {b: c.block(b) for b in BLOCKS} for r, c in an.captures.items()}
     buf = io.BytesIO()
     activation_sheet(caps, title).save(buf, format="PNG")
@@ -119,12 +223,15 @@ def upload_key(data: bytes) -> str:
 def show_load_problems() -> bool:
     """Show what is missing and how to rebuild it; True if the app can still run its main view."""
     models = get_models()
+    checkpoint_sidebar()
+    custom = st.session_state.get("custom_models", {})
     for role, msg in models.errors.items():
-        st.error(f"**{role} model unavailable.** {msg}")
+        if role not in custom:
+            st.error(f"**{role} model unavailable.** {msg}")
     _, err = get_test_split()
     if err:
         st.warning(f"**Bundled test split unavailable**: {err}. Upload your own image instead.")
-    return bool(models.models)
+    return bool(session_models())
 
 
 # ---- URL state: image, block and channel live in the query string -----------------------------

@@ -13,8 +13,9 @@ from vggexplorer.figures import ROLE_COLORS
 def render() -> None:
     if not common.show_load_problems():
         st.stop()
-    models = common.get_models()
-    scan, scan_err = common.get_scan()
+    mk = common.models_key()
+    models = common.session_models(mk)
+    scan, scan_err = common.session_scan()
     st.title("Dead filters")
     st.markdown(
         "- **weight-dead**: every weight of the filter is exactly zero after pruning (BatchNorm can still make "
@@ -25,9 +26,9 @@ def render() -> None:
     )
     if scan_err:
         st.warning(scan_err)
-    counts = dead_count_table(models.models, scan, common.BLOCKS)
+    counts = dead_count_table(models, scan, common.BLOCKS)
     fig = go.Figure()
-    for r in models.models:
+    for r in models:
         sub = counts[counts.model == r]
         for col, dash in (("weight_dead", None), ("activation_dead", "x")):
             if sub[col].notna().all():
@@ -38,7 +39,7 @@ def render() -> None:
     st.dataframe(counts, hide_index=True, width="stretch")
 
     st.subheader("Channels")
-    df = common.channels_df()
+    df = common.channels_df(mk)
     a, b, c = st.columns(3)
     block = a.selectbox("Block", ["all"] + common.BLOCKS, key="dead_block")
     only = b.toggle("Only channels that died with pruning", key="only_died") if "died_with_pruning" in df else False

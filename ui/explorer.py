@@ -81,7 +81,8 @@ def _pick_upload() -> tuple[str, np.ndarray, None] | None:
 def render() -> None:
     if not common.show_load_problems():
         st.stop()
-    models = common.get_models()
+    mk = common.models_key()
+    models = common.session_models(mk)
     split, _ = common.get_test_split()
     common.init_state_from_url(len(split) if split is not None else 0)
     for note in st.session_state.pop("_url_notices", []):
@@ -105,8 +106,8 @@ def render() -> None:
     scale = st.sidebar.radio("Colour scale", ["shared per layer", "per-channel min-max"], key="scale",
                              help="Shared: one 0..max scale for every channel of the layer and both models, so tiles "
                                   "compare. Per-channel: each map uses the full range, to see its pattern.")
-    roles = list(models.models)
-    an = common.analyze(key, image)
+    roles = list(models)
+    an = common.analyze(mk, key, image)
     c = an.maps(roles[0], block).shape[0]
     if "ch" not in st.session_state:
         raw = st.session_state.pop("_url_ch", None)
@@ -120,7 +121,7 @@ def render() -> None:
     st.session_state["ch"] = min(int(st.session_state["ch"]), c - 1)
 
     # ---- image and class probabilities
-    classes = list(roles and models.models[roles[0]].meta.get("classes") or CIFAR10_CLASSES)
+    classes = list(roles and models[roles[0]].meta.get("classes") or CIFAR10_CLASSES)
     left, right = st.columns([1, 3])
     with left:
         if url_img == "upload" and "upload_preview" in st.session_state:
@@ -134,10 +135,10 @@ def render() -> None:
                         config={"displayModeBar": False})
 
     # ---- layer mosaics, dense and pruned side by side, one shared channel selection
-    scan, scan_err = common.get_scan()
+    scan, scan_err = common.session_scan()
     if scan_err:
         st.warning(scan_err)
-    wdead = {r: weight_dead(m) for r, m in models.models.items()}
+    wdead = {r: weight_dead(m) for r, m in models.items()}
     zmax = shared_scale(*(an.maps(r, block) for r in roles)) if scale.startswith("shared") else None
     st.subheader(f"{block}: every channel after the ReLU")
     st.caption("Darker green = stronger activation. Hover a tile for its channel; click a tile to open it below.")
@@ -179,7 +180,7 @@ def render() -> None:
     _channel_view(an, roles, block, int(ch), scan, split)
 
     # ---- what carries the classification
-    _importance_view(models, an, key, image, block, classes, wdead, scan)
+    _importance_view(mk, models, an, key, image, block, classes, wdead, scan)
 
     # ---- downloads
     st.subheader("Downloads")
@@ -187,10 +188,10 @@ def render() -> None:
     title = f"{caption.replace('**', '')} · " + " · ".join(f"{r}: {describe_top2(an.probs(r), classes)}" for r in roles)
     with d1:
         st.download_button("Activation grid of this image (PNG, all blocks, both models)",
-                           data=lambda: common.activation_png(key, image, title), file_name=f"activations-{key}.png",
+                           data=lambda: common.activation_png(mk, key, image, title), file_name=f"activations-{key}.png",
                            mime="image/png", width="stretch")
     with d2:
-        st.download_button("Channel table (CSV)", data=lambda: common.channels_df().to_csv(index=False),
+        st.download_button("Channel table (CSV)", data=lambda: common.channels_df(mk).to_csv(index=False),
                            file_name="channels.csv", mime="text/csv", width="stretch")
     common.write_url(url_img, block, int(ch))
 
@@ -229,8 +230,8 @@ def _channel_view(an, roles, block: str, ch: int, scan, split) -> None:
                    "its mean activation in the two models)")
 
 
-def _importance_view(models, an, key, image, block, classes, wdead, scan) -> None:
-    roles = list(models.models)
+def _importance_view(mk, models, an, key, image, block, classes, wdead, scan) -> None:
+    roles = list(models)
     st.subheader("What carries the classification")
     top_cls = int(an.probs(roles[-1]).argmax())
     a, b = st.columns([2, 1])
@@ -240,13 +241,13 @@ def _importance_view(models, an, key, image, block, classes, wdead, scan) -> Non
     with b:
         method = "ablation" if st.toggle("Ablation (slower: zero each channel)", key="ablate") else "auto"
     cls = classes.index(cls_name)
-    scores, measure = common.importance(key, image, block, cls, method)
+    scores, measure = common.importance(mk, key, image, block, cls, method)
     status = {r: channel_status(r, block, wdead, scan, an.zero_now) for r in roles}
     st.plotly_chart(importance_bars(scores, status, block, measure), key="importance",
                     config={"displayModeBar": False})
     lines = []
     for r in roles:
-        s = survival_summary(scores[r], status[r], filter_sparsity(models.models[r])[block].numpy())
+        s = survival_summary(scores[r], status[r], filter_sparsity(models[r])[block].numpy())
         lines.append(f"**{r}**: of the top {len(s['channels'])} channels for *{cls_name}*, {s['survived']} have surviving "
                      f"filters ({s['weight_dead']} weight-dead, {s['activation_dead']} never fire); their filters are "
                      f"{s['mean_filter_sparsity'] * 100:.0f}% zero on average.")

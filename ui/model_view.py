@@ -13,18 +13,20 @@ from vggexplorer.prune import layer_sparsity
 
 
 @st.cache_data(show_spinner=False)
-def _summaries() -> pd.DataFrame:
-    models = common.get_models()
-    rows = {r: model_summary(m, models.paths.get(r)) for r, m in models.models.items()}
+def _summaries(mk: str) -> pd.DataFrame:
+    paths = common.get_models().paths
+    rows = {r: model_summary(m, paths.get(r) if f"{r}=shipped" in mk else None)
+            for r, m in common.session_models(mk).items()}
     return pd.DataFrame(rows)
 
 
 def render() -> None:
     if not common.show_load_problems():
         st.stop()
-    models = common.get_models()
+    mk = common.models_key()
+    models = common.session_models(mk)
     st.title("Models")
-    summ = _summaries()
+    summ = _summaries(mk)
     cols = st.columns(len(summ.columns))
     for r, col in zip(summ.columns, cols):
         s = summ[r]
@@ -38,20 +40,20 @@ def render() -> None:
             st.metric("MACs per 32x32 image", f"{s.macs / 1e6:.1f} M")
             if s.size_on_disk_bytes:
                 st.metric("size on disk", f"{s.size_on_disk_bytes / 2**20:.1f} MiB")
-    layers = list(prunable_parameters(next(iter(models.models.values()))))
+    layers = list(prunable_parameters(next(iter(models.values()))))
     short = [n.replace("backbone.", "").replace(".weight", "") for n in layers]
     st.subheader("Per-layer sparsity")
-    sp = {r: [layer_sparsity(m)[n] for n in layers] for r, m in models.models.items()}
+    sp = {r: [layer_sparsity(m)[n] for n in layers] for r, m in models.items()}
     st.plotly_chart(sparsity_bars(short, sp), key="sparsity", config={"displayModeBar": False})
 
-    if {"dense", "pruned"} <= set(models.models):
+    if {"dense", "pruned"} <= set(models):
         st.subheader("Weight magnitudes, dense vs pruned")
         layer = st.selectbox("Layer", short, index=short.index("conv5") if "conv5" in short else 0, key="hist_layer")
         name = layers[short.index(layer)]
-        pruning = models.models["pruned"].meta.get("pruning", {})
+        pruning = models["pruned"].meta.get("pruning", {})
         thr = pruning.get("thresholds", {}).get(name)
-        dw = dict(models.models["dense"].named_parameters())[name].detach().numpy()
-        pw = dict(models.models["pruned"].named_parameters())[name].detach().numpy()
+        dw = dict(models["dense"].named_parameters())[name].detach().numpy()
+        pw = dict(models["pruned"].named_parameters())[name].detach().numpy()
         st.plotly_chart(weight_histogram(dw, pw, layer, thr), key="hist", config={"displayModeBar": False})
         scan = pruning.get("scan")
         if scan and scan.get("curves"):
@@ -62,6 +64,6 @@ def render() -> None:
                                                pruning.get("chosen_sparsity_per_layer")),
                             key="scan", config={"displayModeBar": False})
     with st.expander("Checkpoint metadata"):
-        for r, m in models.models.items():
+        for r, m in models.items():
             st.markdown(f"**{r}**")
             st.json({k: v for k, v in m.meta.items() if k not in ("history",)}, expanded=False)
