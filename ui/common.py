@@ -186,13 +186,14 @@ def checkpoint_sidebar() -> None:
                        f"{' …' if len(bad) > 5 else ''}: its outputs are not meaningful.")
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
+# 32 images x ~3 MB of maps for both models: bounded memory on a hosted demo
+@st.cache_data(max_entries=32, show_spinner=False)
 def analyze(mkey: str, image_key: str, image: np.ndarray):
     """Both models on one image (keyed by the session's models and the test index or upload hash)."""
     return analyze_image(session_models(mkey), image)
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
+@st.cache_data(max_entries=64, show_spinner=False)
 def importance(mkey: str, image_key: str, image: np.ndarray, block: str, cls: int, method: str):
     return importance_scores(session_models(mkey), analyze(mkey, image_key, image), image, block, cls, method)
 
