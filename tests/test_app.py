@@ -175,3 +175,27 @@ def test_own_checkpoint_problems_are_named(tmp_path, app):
     _load_custom(app, tmp_path / "nan.pt", role="dense")
     assert any("NaN" in w.value and "backbone.conv0.weight" in w.value for w in app.warning)
     assert mosaic(app, "dense")  # the app keeps working
+
+
+def test_missing_and_damaged_files_keep_the_app_up(tmp_path, monkeypatch):
+    import shutil
+
+    from .conftest import PRUNED
+
+    shutil.copy(PRUNED, tmp_path / "pruned.pt")  # dense.pt missing
+    (tmp_path / "scan.npz").write_bytes(b"damaged")
+    monkeypatch.setenv("VGGEXPLORER_CKPT_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = " ".join(e.value for e in at.error)
+    assert "dense model unavailable" in errors and "python -m vggexplorer train" in errors
+    assert any("vggexplorer scan" in w.value for w in at.warning)
+    assert mosaic(at, "pruned")  # the remaining model is still explored
+
+    (tmp_path / "pruned.pt").write_bytes(b"\x00" * 100)  # now both unusable
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "pruned model unavailable" in errors and "python -m vggexplorer prune" in errors

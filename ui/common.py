@@ -23,10 +23,30 @@ from vggexplorer.model import conv_block_names
 from vggexplorer.scan import SCAN_CMD, check_scan_matches
 
 REPO = Path(__file__).resolve().parent.parent
-# VGGEXPLORER_CKPT_DIR points the app at other checkpoints (dense.pt, pruned.pt, scan.npz).
-CKPT_DIR = Path(os.environ.get("VGGEXPLORER_CKPT_DIR", REPO / "checkpoints"))
-CHECKPOINTS = {"dense": CKPT_DIR / "dense.pt", "pruned": CKPT_DIR / "pruned.pt"}
-SCAN_PATH = CKPT_DIR / "scan.npz"
+SCAN_NAME = "scan.npz"
+
+
+def ckpt_dir() -> Path:
+    """Where the checkpoints and the scan live; VGGEXPLORER_CKPT_DIR points the app at other ones."""
+    return Path(os.environ.get("VGGEXPLORER_CKPT_DIR", REPO / "checkpoints"))
+
+
+def checkpoint_paths() -> dict[str, Path]:
+    return {"dense": ckpt_dir() / "dense.pt", "pruned": ckpt_dir() / "pruned.pt"}
+
+
+def _stamp(*paths: Path) -> tuple:
+    """Identity of files on disk (path, mtime, size): a regenerated checkpoint is picked up without a restart."""
+    out = []
+    for p in paths:
+        try:
+            st_ = p.stat()
+            out.append((str(p), st_.st_mtime_ns, st_.st_size))
+        except OSError:
+            out.append((str(p), None, None))
+    return tuple(out)
+
+
 REBUILD = {
     "dense": "python -m vggexplorer train --data-dir ../shared/data/cifar10 --out checkpoints/dense.pt",
     "pruned": "python -m vggexplorer prune --data-dir ../shared/data/cifar10 --checkpoint checkpoints/dense.pt "
@@ -44,10 +64,15 @@ class Models:
     errors: dict = field(default_factory=dict)
 
 
-@st.cache_resource(show_spinner="Loading the dense and pruned checkpoints…")
 def get_models() -> Models:
+    """The shipped models (loaded once per process and file version, shared read-only by all sessions)."""
+    return _load_models(_stamp(*checkpoint_paths().values()))
+
+
+@st.cache_resource(show_spinner="Loading the dense and pruned checkpoints…", max_entries=2)
+def _load_models(stamp: tuple) -> Models:
     out = Models()
-    for role, path in CHECKPOINTS.items():
+    for role, path in checkpoint_paths().items():
         try:
             out.models[role] = load_model(path)
             out.paths[role] = path
@@ -68,10 +93,15 @@ def get_test_split():
     return split, None
 
 
-@st.cache_resource(show_spinner="Loading the dataset scan…")
 def get_scan():
+    """(scan, problem message or None) for the shipped checkpoints."""
+    return _load_scan(_stamp(ckpt_dir() / SCAN_NAME, *checkpoint_paths().values()))
+
+
+@st.cache_resource(show_spinner="Loading the dataset scan…", max_entries=2)
+def _load_scan(stamp: tuple):
     try:
-        scan = load_scan(SCAN_PATH)
+        scan = load_scan(ckpt_dir() / SCAN_NAME)
     except ScanError as e:
         return None, str(e)
     models = get_models()
@@ -113,7 +143,12 @@ def _register_custom(data: bytes | None, path: str | None, name: str) -> str:
 def models_key() -> str:
     """Which models this session uses, e.g. ``dense=shipped|pruned=3fa2...``: part of every cache key."""
     custom = st.session_state.get("custom_models", {})
-    return "|".join(f"{r}={custom.get(r, {}).get('sha', 'shipped')}" for r in CHECKPOINTS)
+    parts = []
+    for r, p in checkpoint_paths().items():
+        # the shipped file's identity is part of the key, so a regenerated checkpoint never hits stale results
+        shipped = "shipped:" + hashlib.sha256(repr(_stamp(p)).encode()).hexdigest()[:12]
+        parts.append(f"{r}={custom.get(r, {}).get('sha', shipped)}")
+    return "|".join(parts)
 
 
 def session_models(key: str | None = None) -> dict:
@@ -123,7 +158,7 @@ def session_models(key: str | None = None) -> dict:
     out = {}
     for part in key.split("|"):
         role, sha = part.split("=")
-        if sha == "shipped":
+        if sha.startswith("shipped"):
             if role in shipped:
                 out[role] = shipped[role]
         elif sha in _custom_registry():
@@ -149,7 +184,7 @@ def session_scan():
 def checkpoint_sidebar() -> None:
     """Sidebar: explore your own checkpoint (a course-lab state_dict or a vggexplorer checkpoint) in a role."""
     with st.sidebar.expander("Your own checkpoint"):
-        role = st.radio("Role", list(CHECKPOINTS), horizontal=True, key="custom_role")
+        role = st.radio("Role", list(checkpoint_paths()), horizontal=True, key="custom_role")
         up = st.file_uploader("Checkpoint (.pt, .pth)", type=["pt", "pth", "tar", "ckpt", "bin"], key="custom_upload")
         path = None
         if os.environ.get("VGGEXPLORER_HOSTED") != "1":  # a hosted demo must not read server paths
