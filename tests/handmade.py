@@ -5,6 +5,15 @@ import torch
 from vggexplorer.model import VGG
 
 
+def _identity_bn(bn: torch.nn.BatchNorm2d, bias: list[float]) -> None:
+    """BN that only adds ``bias``: mean 0, variance 1, eps 0, scale 1 (so the answers stay exact)."""
+    bn.eps = 0.0
+    bn.running_mean.zero_()
+    bn.running_var.fill_(1.0)
+    bn.weight.fill_(1.0)
+    bn.bias.copy_(torch.tensor(bias))
+
+
 def four_filter_model() -> VGG:
     """One conv block of 4 filters on ToTensor() inputs (no normalization), BN the identity (eps = 0).
 
@@ -20,12 +29,7 @@ def four_filter_model() -> VGG:
         w[1, 0, 1, 1] = 1.0
         w[2] = -1.0
         m.backbone.conv0.weight.copy_(w)
-        bn = m.backbone.bn0
-        bn.eps = 0.0
-        bn.running_mean.zero_()
-        bn.running_var.fill_(1.0)
-        bn.weight.fill_(1.0)
-        bn.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.5]))
+        _identity_bn(m.backbone.bn0, [0.0, 0.0, 0.0, 0.5])
         m.classifier.weight.copy_(torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]))
         m.classifier.bias.zero_()
     m.meta = {"normalization": None, "classes": ["red", "other"]}
@@ -43,12 +47,7 @@ def two_channel_model() -> VGG:
         w[0, 0, 1, 1] = 1.0
         w[1, 1, 1, 1] = 1.0
         m.backbone.conv0.weight.copy_(w)
-        bn = m.backbone.bn0
-        bn.eps = 0.0
-        bn.running_mean.zero_()
-        bn.running_var.fill_(1.0)
-        bn.weight.fill_(1.0)
-        bn.bias.zero_()
+        _identity_bn(m.backbone.bn0, [0.0, 0.0])
         m.classifier.weight.copy_(torch.eye(2))
         m.classifier.bias.zero_()
     m.meta = {"normalization": None, "classes": ["red", "green"]}
