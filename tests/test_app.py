@@ -199,3 +199,12 @@ def test_missing_and_damaged_files_keep_the_app_up(tmp_path, monkeypatch):
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
     assert "pruned model unavailable" in errors and "python -m vggexplorer prune" in errors
+
+
+def test_missing_test_split_leaves_uploads(tmp_path, monkeypatch):
+    monkeypatch.setenv("VGGEXPLORER_TEST_SPLIT", str(tmp_path / "missing.npz"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("pack-test" in w.value for w in at.warning)
+    assert at.sidebar.radio(key="source").options == ["Upload"]

@@ -81,9 +81,15 @@ def _load_models(stamp: tuple) -> Models:
     return out
 
 
-@st.cache_resource(show_spinner="Loading the bundled CIFAR-10 test split…")
 def get_test_split():
-    """The 10,000 test images; arrays made read-only because every session shares them."""
+    """(split, problem message or None): the 10,000 test images, shared read-only by every session."""
+    from vggexplorer.data import bundled_test_path
+
+    return _load_test_split(_stamp(bundled_test_path()))
+
+
+@st.cache_resource(show_spinner="Loading the bundled CIFAR-10 test split…", max_entries=2)
+def _load_test_split(stamp: tuple):
     try:
         split = load_bundled_test()
     except DataError as e:

@@ -8,6 +8,7 @@ and augmentation runs on whole batches of tensors.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -135,8 +136,14 @@ def save_bundled_test(split: Split, path: Path = BUNDLED_TEST) -> Path:
     return path
 
 
-def load_bundled_test(path: Path = BUNDLED_TEST) -> Split:
+def bundled_test_path() -> Path:
+    """The bundled test split; ``VGGEXPLORER_TEST_SPLIT`` points elsewhere (tests, other copies)."""
+    return Path(os.environ.get("VGGEXPLORER_TEST_SPLIT", BUNDLED_TEST))
+
+
+def load_bundled_test(path: Path | None = None) -> Split:
     """The full CIFAR-10 test split that ships in the repo (index order = ImageFolder order)."""
+    path = Path(path) if path is not None else bundled_test_path()
     if not path.exists():
         raise DataError(f"Bundled test split missing: {path}. Regenerate it with: {PACK_TEST_CMD}")
     try:
