@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -182,7 +181,7 @@ async def main_async(args) -> None:
             f"{phase1:.0f} s. Every page's probability bars and mosaic levels were read back from the browser and "
             f"compared with a serial computation: **{'all identical' if not errors else f'{len(errors)} mismatches'}**.",
             "",
-            f"| rerun latency p50 | p95 | server peak RSS (phase 1) | server peak RSS (all) |",
+            "| rerun latency p50 | p95 | server peak RSS (phase 1) | server peak RSS (all) |",
             "|---:|---:|---:|---:|",
             f"| {q[0] * 1e3:.0f} ms | {q[1] * 1e3:.0f} ms | {peak1:.0f} MB | {peak:.0f} MB |", ""]
     if samples:

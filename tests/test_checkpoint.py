@@ -1,11 +1,9 @@
-import io
-import pickle
 
 import pytest
 import torch
 
 from vggexplorer import CheckpointError, load_model
-from vggexplorer.checkpoint import pack_state_dict, read_checkpoint, save_checkpoint, unpack_state_dict
+from vggexplorer.checkpoint import pack_state_dict, save_checkpoint, unpack_state_dict
 from vggexplorer.model import VGG
 
 from .conftest import DENSE, PRUNED

@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from vggexplorer.activations import capture_activations
-from vggexplorer.analysis import channel_cosine
 from vggexplorer.scan import ScanError, check_scan_matches, load_scan, save_scan, scan_models
 
 from .conftest import DENSE, PRUNED, SCAN

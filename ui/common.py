@@ -17,7 +17,6 @@ import numpy as np
 import streamlit as st
 
 from vggexplorer import CheckpointError, DataError, ScanError, load_bundled_test, load_model, load_scan
-from vggexplorer.data import PACK_TEST_CMD
 from vggexplorer.explore import analyze_image, channel_table, importance_scores
 from vggexplorer.model import conv_block_names
 from vggexplorer.scan import SCAN_CMD, check_scan_matches

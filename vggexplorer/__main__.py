@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import time
 from dataclasses import fields
 from pathlib import Path
 

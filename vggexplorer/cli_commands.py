@@ -25,7 +25,6 @@ def _file_log(run_dir: Path, name: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
     from .train import TrainConfig, train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "extra"})

@@ -140,7 +140,7 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
             model = models[role]
             x = to_float(u8, *normalization(model))
 
-            def on_block(name: str, out: torch.Tensor, role=role, r_i=r_i) -> None:
+            def on_block(name: str, out: torch.Tensor, role=role, r_i=r_i, first=first, s=s) -> None:
                 st = stats[role].get(name)
                 if st is None:
                     st = stats[role][name] = _BlockStats(out.shape[1], k)
