@@ -15,6 +15,9 @@ SCAN_CMD = ("python -m vggexplorer scan --checkpoint checkpoints/dense.pt --chec
             "--out checkpoints/scan.npz")
 
 
+BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
 def _pct(v: Any) -> str:
     return f"{v * 100:.2f}%" if isinstance(v, (int, float)) else "n/a"
 
@@ -28,6 +31,9 @@ def model_card(dense_path: Path, pruned_path: Path, scan_path: Path | None = Non
     layers = [k for k, v in dsd.items() if v.dim() > 1]
     total = sum(dsd[k].numel() for k in layers)
     zeros = sum(int((psd[k] == 0).sum()) for k in layers)
+    def nonzero_params(sd) -> int:  # parameters only (BatchNorm buffers are not parameters), as shipped
+        return sum(int((v != 0).sum()) for k, v in sd.items() if not k.endswith(BN_BUFFERS))
+
     rec = dm.get("recipe", {})
     prec = pm.get("recipe", {})
     pr = pm.get("pruning", {})
@@ -52,8 +58,7 @@ def model_card(dense_path: Path, pruned_path: Path, scan_path: Path | None = Non
         f"| conv + linear weights exactly zero | {_pct(sum(int((dsd[k] == 0).sum()) for k in layers) / total)} | "
         f"{_pct(zeros / total)} |",
         f"| parameters | {dm.get('metrics', {}).get('params', 0):,} | {pm.get('metrics', {}).get('params', 0):,} |",
-        f"| non-zero parameters | {dm.get('metrics', {}).get('nonzero_params', 0):,} | "
-        f"{pm.get('metrics', {}).get('nonzero_params', 0):,} |",
+        f"| non-zero parameters (as shipped) | {nonzero_params(dsd):,} | {nonzero_params(psd):,} |",
         f"| MACs per 32x32 image (dense count) | {dm.get('metrics', {}).get('macs', 0):,} | "
         f"{pm.get('metrics', {}).get('macs', 0):,} |",
         f"| size on disk | {dense_path.stat().st_size / 2**20:.1f} MiB | {pruned_path.stat().st_size / 2**20:.1f} MiB |",
