@@ -108,9 +108,11 @@ def test_upload_an_image_then_a_bad_file(server):
     with browser_page() as page:
         page.goto(server + "/")
         wait_for_app(page, min_charts=5)
-        page.get_by_text("Upload", exact=True).click()
+        source = page.get_by_role("radiogroup", name="Image source")
+        source.get_by_text("Upload").click()
         wait_for_app(page, min_charts=0)
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        uploader = page.get_by_test_id("stFileUploader").filter(has_text="Your image")
+        uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
             files=[{"name": "photo.png", "mimeType": "image/png", "buffer": _png_bytes()}])
         wait_for_app(page, min_charts=5)
         _no_errors(page)
@@ -118,12 +120,12 @@ def test_upload_an_image_then_a_bad_file(server):
                             .all_inner_texts())
         assert "32x32 model input" in captions and "as uploaded" in captions
         # a text file named .png: a clear message, no traceback, and the app keeps working
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
             files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"just some text"}])
         page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert "not an image" in page.locator('[data-testid="stAlertContentError"]').inner_text()
-        page.get_by_text("Test split", exact=True).click()
+        source.get_by_text("Test split").click()
         wait_for_app(page, min_charts=5)
         _no_errors(page)
 
@@ -138,7 +140,13 @@ def test_dead_filter_row_opens_the_channel(server):
         box = grid.bounding_box()
         # the row-selection checkbox column sits at the left edge; click the first data row
         page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
-        page.wait_for_url("**/explorer**", timeout=60_000)
+        # the Explorer is the default page: it opens at "/" with the row's block and channel
+        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                               ".some(e => e.textContent.startsWith('dense · conv'))", timeout=60_000)
         wait_for_app(page, min_charts=5)
         _no_errors(page)
-        assert any(" channel " in t for t in _titles(page))
+        from urllib.parse import parse_qs, urlparse
+
+        q = parse_qs(urlparse(page.url).query)
+        block, ch = q["block"][0], q["ch"][0]
+        assert any(t == f"{block} channel {ch}" for t in _titles(page)), (block, ch, _titles(page))

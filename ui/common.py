@@ -294,6 +294,9 @@ def _int_param(name: str, lo: int, hi: int, default: int, notices: list[str]) ->
 def init_state_from_url(n_images: int) -> None:
     """On a session's first run, read ``img``, ``block`` and ``ch`` from the URL into session state."""
     if st.session_state.get("_url_read"):
+        # arriving from another page (e.g. a dead-filter row) that set only block and channel
+        st.session_state.setdefault("img", default_image())
+        st.session_state.setdefault("block", "conv0")
         return
     notices: list[str] = []
     img_raw = st.query_params.get("img")
