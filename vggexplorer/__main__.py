@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--limit", type=int, default=None,
-                   help="only N evenly spaced test images (every class kept), e.g. 500")
+                   help="only a stratified random sample of N test images (N/10 per class), e.g. 500")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--precision", default="fp32", help="fp32 (default, what the app shows) or bf16")
 

@@ -9,8 +9,6 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-import numpy as np
-
 from .checkpoint import CheckpointError, load_model, read_checkpoint
 from .data import DataError, load_split, save_bundled_test
 
@@ -79,9 +77,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = load_model(args.checkpoint)
     split = load_split("test", args.data_dir, args.download_root)
-    if args.limit:
-        # evenly spaced, so a slice of the class-sorted split keeps every class (500 -> every 20th image)
-        split = split.subset(np.unique(np.linspace(0, len(split) - 1, min(args.limit, len(split))).round().astype(int)))
+    if args.limit and args.limit < len(split):
+        # a stratified, seeded random sample (limit/10 images per class): the split is sorted by class
+        from .data import stratified_holdout
+
+        split = split.subset(stratified_holdout(split.labels, args.limit, seed=args.seed)[1])
     rep = evaluate(model, split, batch_size=args.batch_size, precision=args.precision, progress=not args.json)
     weights = prunable_parameters(model)
     total_w = sum(p.numel() for p in weights.values())
