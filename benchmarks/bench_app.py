@@ -47,24 +47,43 @@ def server_side(changes: int) -> tuple[list[float], dict[str, dict[str, int]]]:
     return times, sizes
 
 
-def browser(changes: int) -> tuple[float, list[float]]:
-    from tests.browser import browser_page, streamlit_server, wait_for_app
+def _page_done(page) -> float:
+    """Wait until the script run has finished and every chart is drawn; return when that first held."""
+    idle = """() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5 &&
+                    !document.querySelector('[data-testid="stStatusWidget"]')"""
+    while True:
+        page.wait_for_function(idle, timeout=120_000, polling=20)
+        t = time.perf_counter()
+        page.wait_for_timeout(500)  # a late rerun would show the status widget again
+        if page.evaluate(idle):
+            return t
 
-    t0 = time.perf_counter()
-    with streamlit_server() as (url, _):
-        with browser_page() as page:
-            page.goto(url + "/?img=6000&block=conv1&ch=0")
-            wait_for_app(page, min_charts=5)
-            first = time.perf_counter() - t0
-            redraws = []
-            for _ in range(changes):
-                t1 = time.perf_counter()
-                page.get_by_role("button", name="Random test image").click()
-                page.wait_for_function("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                       timeout=60_000, polling=20)
-                wait_for_app(page, min_charts=5)
-                redraws.append(time.perf_counter() - t1 - 0.5)  # wait_for_app settles for 0.5 s
-    return first, redraws
+
+def browser(changes: int, starts: int = 3) -> tuple[list[float], list[float]]:
+    """Cold starts (new server, browser already open, as for a user) and redraws after an image change."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+
+    firsts, redraws = [], []
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        for i in range(starts):
+            page = b.new_page(viewport={"width": 1500, "height": 1000})
+            t0 = time.perf_counter()
+            with streamlit_server() as (url, _):
+                page.goto(url + "/?img=6000&block=conv1&ch=0")
+                firsts.append(_page_done(page) - t0)
+                if i == starts - 1:
+                    for _ in range(changes):
+                        t1 = time.perf_counter()
+                        page.get_by_role("button", name="Random test image").click()
+                        page.wait_for_function("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                               timeout=60_000, polling=10)
+                        redraws.append(_page_done(page) - t1)
+            page.close()
+        b.close()
+    return firsts, redraws
 
 
 def main() -> None:
@@ -92,10 +111,12 @@ def main() -> None:
                     f"{pick('gradient') or pick('exact')} | {pick('probabilities')} |")
     print("\n".join(body), flush=True)
     if not args.no_browser:
-        first, redraws = browser(max(5, args.changes // 2))
-        body += ["", f"**Real browser** (Debian chromium, headless, 1500x1000): `streamlit run` start to the first "
-                     f"complete page: **{first:.1f} s** (target <= 5 s); click on \"Random test image\" to the "
-                     f"redrawn page: median **{statistics.median(redraws) * 1e3:.0f} ms** over {len(redraws)} "
+        firsts, redraws = browser(max(5, args.changes // 2))
+        body += ["", f"**Real browser** (Debian chromium, headless, 1500x1000, already open as a user's would be): "
+                     f"from starting `streamlit run` to the first complete page (every chart drawn, script finished): "
+                     f"median **{statistics.median(firsts):.1f} s** over {len(firsts)} cold starts "
+                     f"({', '.join(f'{t:.1f}' for t in firsts)} s; target <= 5 s). Click on \"Random test image\" to "
+                     f"the redrawn page: median **{statistics.median(redraws) * 1e3:.0f} ms** over {len(redraws)} "
                      f"clicks (min {min(redraws) * 1e3:.0f}, max {max(redraws) * 1e3:.0f})."]
         print(body[-1])
     if not args.no_write:

@@ -85,7 +85,7 @@ def main() -> None:
         body.append(f"| {role} | {bs} | {b * 1e3:.1f} ms | {c * 1e3:.1f} ms | {c / b:.3f}x | <= {1.25 if bs == 1 else 1.10}x |")
     body += [
         "",
-        f"Scan of {len(sub)} test images with both models (stats, top-{9}, dense-vs-pruned cosine), batch 250:",
+        f"Scan of {len(sub)} test images with both models (stats, top-9, dense-vs-pruned correlation), batch 250:",
         "",
         "| bare inference | scan | scan / bare throughput | target |",
         "|---:|---:|---:|---:|",

@@ -70,3 +70,12 @@ def pytest_approx(v):
     import pytest
 
     return pytest.approx(v, rel=1e-6)
+
+
+def test_image_strip_layout():
+    from vggexplorer.render import image_strip
+
+    imgs = np.zeros((3, 4, 4, 3), np.uint8)
+    out = image_strip(imgs, scale=2, pad=1)
+    assert out.shape == ((4 + 2) * 2, 3 * (4 + 2) * 2, 3)
+    assert out[0, 0].tolist() == [255, 255, 255] and out[2, 2].tolist() == [0, 0, 0]

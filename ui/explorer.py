@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
 from ui import common
 from vggexplorer.analysis import describe_top2, most_changed, shared_scale, weight_dead
@@ -13,6 +12,7 @@ from vggexplorer.analysis import filter_sparsity
 from vggexplorer.figures import channel_detail, channel_strip, importance_bars, layer_mosaic, probability_bars
 from vggexplorer.images import ImageError, decode_upload, to_uint8_32
 from vggexplorer.model import CIFAR10_CLASSES
+from vggexplorer.render import image_strip
 
 
 def _class_indices(split, cls_i: int) -> np.ndarray:
@@ -216,11 +216,7 @@ def _channel_view(an, roles, block: str, ch: int, scan, split) -> None:
                 top = scan.stat(r, block, "topk_index")[ch]
                 top = [int(i) for i in top if i >= 0]
                 if fire > 0 and top:
-                    import torchvision.utils as vutils
-
-                    imgs = torch.from_numpy(np.stack([split.images[i] for i in top])).permute(0, 3, 1, 2)
-                    grid = vutils.make_grid(imgs, nrow=len(top), padding=2, pad_value=255)
-                    st.image(np.kron(grid.permute(1, 2, 0).numpy(), np.ones((2, 2, 1), np.uint8)),
+                    st.image(image_strip(split.images[top]),
                              caption=f"top {len(top)} test images for {r} {block}:{ch} (by mean activation)")
                 else:
                     st.caption("never fires on the test split: no top images")

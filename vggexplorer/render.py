@@ -9,7 +9,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
-from torchvision.utils import make_grid
 
 from .analysis import per_channel_minmax, shared_scale
 
@@ -39,6 +38,8 @@ def block_grid(maps: torch.Tensor, tile: int = 32, nrow: int | None = None, zmax
     ``zmax=None``: per-channel min-max (each map uses the full colour range); a number: one
     shared ``[0, zmax]`` scale.
     """
+    from torchvision.utils import make_grid  # imported here: it adds about a second to the app's start-up
+
     c = maps.shape[0]
     vals = per_channel_minmax(maps) if zmax is None else (maps / zmax).clamp(0, 1)
     vals = F.interpolate(vals.unsqueeze(1), size=(tile, tile), mode="nearest")  # [C, 1, tile, tile]
@@ -86,3 +87,14 @@ def activation_sheet(captures: Mapping[str, Mapping[str, torch.Tensor]], title: 
         sheet.paste(im, (10, y + 26))
         y += im.height + 30
     return sheet
+
+
+def image_strip(images: np.ndarray, scale: int = 2, pad: int = 2) -> np.ndarray:
+    """``uint8 [N, H, W, 3]`` -> one row, white gaps, nearest-neighbour upscaled (the app's top-k strip).
+
+    Plain numpy rather than ``make_grid``: importing torchvision would add about a second to the
+    app's start-up for a nine-image row.
+    """
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=255)
+    row = np.concatenate(list(padded), axis=1)  # [H + 2p, N * (W + 2p), 3]
+    return np.kron(row, np.ones((scale, scale, 1), np.uint8))
