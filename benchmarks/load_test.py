@@ -111,6 +111,20 @@ def check(figs: list[dict], exp: dict) -> list[str]:
     return problems
 
 
+CAPTION = """() => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                  .map(e => e.innerText).join(' ')"""
+
+
+async def caption(page) -> str:
+    return await page.evaluate(CAPTION)
+
+
+async def rerun_done(page, before: str) -> None:
+    """Wait until the page shows another image and the script run has finished (no race on the status widget)."""
+    await page.wait_for_function(f"() => ({CAPTION})() !== {before!r}", timeout=180_000, polling=20)
+    await page.wait_for_function(IDLE, timeout=180_000, polling=20)
+
+
 async def session(browser, url: str, idx: int, block: str, reruns: int, serial: Serial, lat: list, errors: list):
     ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await ctx.new_page()
@@ -119,15 +133,14 @@ async def session(browser, url: str, idx: int, block: str, reruns: int, serial: 
         await page.wait_for_function(IDLE, timeout=180_000, polling=100)
         for i in range(reruns + 1):
             if i:
+                before = await caption(page)
                 t0 = time.perf_counter()
                 await page.get_by_role("button", name="Random test image").click()
-                await page.wait_for_function("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                             timeout=60_000, polling=10)
-                await page.wait_for_function(IDLE, timeout=180_000, polling=20)
+                await rerun_done(page, before)
                 lat.append(time.perf_counter() - t0)
             await page.wait_for_timeout(300)
             await page.wait_for_function(IDLE, timeout=180_000, polling=50)
-            cap = " ".join(await page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
+            cap = await caption(page)
             shown = int(cap.split("test image ")[1].split(" ")[0])
             figs = await page.evaluate(READ_FIGS)
             bad = check(figs, serial.expected(shown, block))
@@ -144,10 +157,9 @@ async def soak(browser, url: str, n: int, pid: int) -> list[tuple[int, float]]:
     await page.goto(f"{url}/?img=3000&block=conv2&ch=0")
     await page.wait_for_function(IDLE, timeout=180_000, polling=100)
     for i in range(1, n + 1):
+        before = await caption(page)
         await page.locator('[data-testid="stNumberInputStepUp"]').first.click()
-        await page.wait_for_function("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                     timeout=60_000, polling=10)
-        await page.wait_for_function(IDLE, timeout=180_000, polling=20)
+        await rerun_done(page, before)
         if i % 20 == 0:
             samples.append((i, rss_mb(pid)[0]))
             print(f"soak rerun {i}: server RSS {samples[-1][1]:.0f} MB", flush=True)
