@@ -36,6 +36,13 @@ def _no_errors(page) -> None:
     assert errs.count() == 0, errs.all_inner_texts()
 
 
+def _open(page, url: str, min_charts: int = 5) -> None:
+    """Load a page, wait for the finished script run, and check it shows no error."""
+    page.goto(url)
+    wait_for_app(page, min_charts=min_charts)
+    _no_errors(page)
+
+
 def _titles(page) -> list[str]:
     # SVG text has no innerText
     return page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")
@@ -44,9 +51,7 @@ def _titles(page) -> list[str]:
 def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with browser_page() as page:
-        page.goto(server + "/?img=6000&block=conv1&ch=0")
-        wait_for_app(page, min_charts=5)
-        _no_errors(page)
+        _open(page, server + "/?img=6000&block=conv1&ch=0", 5)
         titles = _titles(page)
         assert any(t.startswith("dense · conv1 · 128 channels") for t in titles), titles
         assert any(t.startswith("pruned · conv1 · 128 channels") for t in titles), titles
@@ -73,9 +78,7 @@ def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
 
 def test_deep_link_opens_the_same_view(server):
     with browser_page() as page:
-        page.goto(server + "/?img=123&block=conv3&ch=7")
-        wait_for_app(page, min_charts=5)
-        _no_errors(page)
+        _open(page, server + "/?img=123&block=conv3&ch=7", 5)
         titles = _titles(page)
         assert any(t.startswith("dense · conv3 · 256 channels of 16x16") for t in titles), titles
         assert any("conv3 channel 7" in t for t in titles), titles
@@ -85,9 +88,7 @@ def test_deep_link_opens_the_same_view(server):
 
 def test_garbage_link_shows_a_notice(server):
     with browser_page() as page:
-        page.goto(server + "/?img=banana&block=conv99&ch=zz")
-        wait_for_app(page, min_charts=5)
-        _no_errors(page)
+        _open(page, server + "/?img=banana&block=conv99&ch=zz", 5)
         warnings = " ".join(page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts())
         assert "not valid" in warnings and "conv99" in warnings
 
@@ -132,9 +133,7 @@ def test_upload_an_image_then_a_bad_file(server):
 
 def test_dead_filter_row_opens_the_channel(server):
     with browser_page() as page:
-        page.goto(server + "/dead-filters")
-        wait_for_app(page, min_charts=1)
-        _no_errors(page)
+        _open(page, server + "/dead-filters", 1)
         grid = page.locator('[data-testid="stDataFrame"]').last
         grid.scroll_into_view_if_needed()
         box = grid.bounding_box()

@@ -6,9 +6,8 @@ import numpy as np
 import streamlit as st
 
 from ui import common
-from vggexplorer.analysis import describe_top2, most_changed, shared_scale, weight_dead
+from vggexplorer.analysis import describe_top2, filter_sparsity, most_changed, shared_scale, weight_dead
 from vggexplorer.explore import channel_status, survival_summary
-from vggexplorer.analysis import filter_sparsity
 from vggexplorer.figures import channel_detail, channel_strip, importance_bars, layer_mosaic, probability_bars
 from vggexplorer.images import ImageError, decode_upload, to_uint8_32
 from vggexplorer.model import CIFAR10_CLASSES

@@ -84,9 +84,9 @@ def block_hooks(model: nn.Module, on_block: Callable[[str, torch.Tensor], Any],
                 blocks: list[str] | None = None) -> Iterator[None]:
     """Attach forward hooks after each block's ReLU for the duration of the ``with``.
 
-    ``on_block(name, output)`` runs only for forwards on the calling thread; if it returns a
-    tensor, that tensor replaces the block's output (used for ablation). Holds the model's lock
-    for the whole ``with`` and always removes the hooks.
+    ``on_block(name, output)`` runs only for forwards on the calling thread (a returned tensor
+    would replace the block's output, as with any forward hook). Holds the model's lock for the
+    whole ``with`` and always removes the hooks.
     """
     owner = threading.get_ident()
     relus = relu_modules(model)

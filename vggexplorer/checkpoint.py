@@ -205,8 +205,7 @@ def model_from_checkpoint(ckpt: Mapping[str, Any], name: str = "checkpoint") -> 
         raise CheckpointError(f"{name} describes architecture {cfg}; VGG Explorer supports {VGG_CFG}.")
     model = VGG(cfg, int(arch.get("num_classes", NUM_CLASSES)))
     sd = unpack_state_dict(ckpt.get("state_dict", {}), ckpt.get("sparse", {}))
-    # Lab checkpoints can be saved from a model whose BN counter is missing; everything else must match.
-    check_keys(model, sd, name)
+    check_keys(model, sd, name)  # names every mismatch, where load_state_dict would stop at the first
     model.load_state_dict(sd, strict=True)
     model.eval()
     meta = dict(ckpt.get("meta", {}))

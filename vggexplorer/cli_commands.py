@@ -30,7 +30,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cache = args.run_dir / "cache" if args.data_dir else None
     train_split = load_split("train", args.data_dir, args.download_root, cache_dir=cache)
     test_split = load_split("test", args.data_dir, args.download_root, cache_dir=cache)
-    meta = train(cfg, train_split, args.run_dir, args.out, test_split=None, resume=args.resume)
+    meta = train(cfg, train_split, args.run_dir, args.out, resume=args.resume)
     finalize_metrics(args.out, test_split)
     logging.getLogger("vggexplorer").info("wrote %s (val top-1 %.4f)", args.out, meta["metrics"]["val_top1"])
     return 0

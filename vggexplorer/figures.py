@@ -69,7 +69,7 @@ def tile(maps: np.ndarray, layout: MosaicLayout) -> np.ndarray:
 
 
 def quantise(values01: np.ndarray) -> np.ndarray:
-    """[0, 1] with NaN gaps -> uint8 levels 1..255 and 0 for gaps (plotly shows z=None... as gaps via zmin)."""
+    """[0, 1] with NaN gaps -> uint8 levels 1..255, and 0 for the gaps (drawn transparent by the colorscale)."""
     q = np.rint(np.clip(np.nan_to_num(values01, nan=0.0), 0, 1) * (LEVELS - 1)).astype(np.uint8) + 1
     q[np.isnan(values01)] = 0
     return q

@@ -80,19 +80,18 @@ def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
     return x.mean(0).round(4).tolist(), x.std(0).round(4).tolist()
 
 
-def train_step_batches(split: Split, idx: np.ndarray, cfg: TrainConfig, gen: torch.Generator) -> list[np.ndarray]:
+def train_step_batches(idx: np.ndarray, cfg: TrainConfig, gen: torch.Generator) -> list[np.ndarray]:
     """A seeded shuffle of ``idx`` cut into batches (the last partial batch kept)."""
     perm = idx[torch.randperm(len(idx), generator=gen).numpy()]
     return [perm[s:s + cfg.batch_size] for s in range(0, len(perm), cfg.batch_size)]
 
 
-def train(cfg: TrainConfig, train_split: Split, run_dir: Path, out: Path, test_split: Split | None = None,
-          resume: bool = False, progress: bool = True,
+def train(cfg: TrainConfig, train_split: Split, run_dir: Path, out: Path, resume: bool = False, progress: bool = True,
           on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train, checkpointing every epoch to ``run_dir/state.pt``; write the final model to ``out``.
 
-    Model selection uses the stratified hold-out slice of the training split; the test split,
-    if given, is only evaluated once at the end, for the report.
+    Model selection uses the stratified hold-out slice of the training split; the CLI then
+    evaluates the written file on the test split, for the report.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -130,7 +129,7 @@ def train(cfg: TrainConfig, train_split: Split, run_dir: Path, out: Path, test_s
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
-        batches = train_step_batches(train_split, train_idx, cfg, gen)[:steps_per_epoch]
+        batches = train_step_batches(train_idx, cfg, gen)[:steps_per_epoch]
         it = batches
         if progress:
             from tqdm import tqdm
@@ -191,11 +190,5 @@ def train(cfg: TrainConfig, train_split: Split, run_dir: Path, out: Path, test_s
                     "params": count_params(model), "nonzero_params": count_nonzero_params(model),
                     "macs": count_macs(model)},
     }
-    model.meta = meta
-    if test_split is not None:
-        from .evaluate import evaluate
-
-        rep = evaluate(model, test_split, precision="fp32", progress=progress)
-        meta["metrics"]["test_top1_fp32_before_packing"] = rep["top1"]
     save_checkpoint(out, model, meta, half=True, sparse=False)
     return meta
