@@ -17,6 +17,18 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
                  "--disable-gpu", "--no-first-run", "--disable-sync"]
 
 
+def require_chromium() -> None:
+    """Skip the calling test module without chromium, unless VGGEXPLORER_REQUIRE_BROWSER=1 (CI) makes it an error."""
+    import pytest
+
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("VGGEXPLORER_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"browser tests are required (VGGEXPLORER_REQUIRE_BROWSER=1) but {CHROMIUM} is missing: "
+                           "apt-get install -y chromium")
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,3 +88,28 @@ def wait_for_app(page, min_charts: int = 1, timeout_ms: int = 120_000) -> None:
     page.wait_for_timeout(500)  # settle: late reruns show the status widget again
     page.wait_for_function("""() => !document.querySelector('[data-testid="stStatusWidget"]')""",
                            timeout=timeout_ms, polling=200)
+
+
+def no_errors(page) -> None:
+    """No traceback and no error alert on the page."""
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]').all_inner_texts()
+    errs = page.locator('[data-testid="stAlertContentError"]')
+    assert errs.count() == 0, errs.all_inner_texts()
+
+
+def open_page(page, url: str, min_charts: int = 5) -> None:
+    """Load a page, wait for the finished script run, and check it shows no error."""
+    page.goto(url)
+    wait_for_app(page, min_charts=min_charts)
+    no_errors(page)
+
+
+def texts(page, testid: str) -> list[str]:
+    return page.locator(f'[data-testid="{testid}"]').all_inner_texts()
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a process in MB, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024

@@ -8,15 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from .browser import CHROMIUM, browser_page, streamlit_server, wait_for_app
+from .browser import browser_page, no_errors, open_page, require_chromium, streamlit_server, wait_for_app
 from .conftest import REPO
 
-REQUIRED = os.environ.get("VGGEXPLORER_REQUIRE_BROWSER") == "1"
-if not Path(CHROMIUM).exists():
-    if REQUIRED:
-        raise RuntimeError(f"browser tests are required (VGGEXPLORER_REQUIRE_BROWSER=1) but {CHROMIUM} is missing: "
-                           "apt-get install -y chromium")
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+require_chromium()
 
 SHOTS = Path(os.environ.get("VGGEXPLORER_SHOTS", REPO / "runs" / "screenshots"))
 
@@ -30,19 +25,6 @@ def server():
         yield url
 
 
-def _no_errors(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0
-    errs = page.locator('[data-testid="stAlertContentError"]')
-    assert errs.count() == 0, errs.all_inner_texts()
-
-
-def _open(page, url: str, min_charts: int = 5) -> None:
-    """Load a page, wait for the finished script run, and check it shows no error."""
-    page.goto(url)
-    wait_for_app(page, min_charts=min_charts)
-    _no_errors(page)
-
-
 def _titles(page) -> list[str]:
     # SVG text has no innerText
     return page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")
@@ -51,7 +33,7 @@ def _titles(page) -> list[str]:
 def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with browser_page() as page:
-        _open(page, server + "/?img=6000&block=conv1&ch=0", 5)
+        open_page(page, server + "/?img=6000&block=conv1&ch=0", 5)
         titles = _titles(page)
         assert any(t.startswith("dense · conv1 · 128 channels") for t in titles), titles
         assert any(t.startswith("pruned · conv1 · 128 channels") for t in titles), titles
@@ -73,12 +55,12 @@ def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
                                ".some(e => e.textContent.includes('conv1 channel 2'))", timeout=60_000)
         wait_for_app(page, min_charts=5)
         assert "ch=2" in page.url
-        _no_errors(page)
+        no_errors(page)
 
 
 def test_deep_link_opens_the_same_view(server):
     with browser_page() as page:
-        _open(page, server + "/?img=123&block=conv3&ch=7", 5)
+        open_page(page, server + "/?img=123&block=conv3&ch=7", 5)
         titles = _titles(page)
         assert any(t.startswith("dense · conv3 · 256 channels of 16x16") for t in titles), titles
         assert any("conv3 channel 7" in t for t in titles), titles
@@ -88,7 +70,7 @@ def test_deep_link_opens_the_same_view(server):
 
 def test_garbage_link_shows_a_notice(server):
     with browser_page() as page:
-        _open(page, server + "/?img=banana&block=conv99&ch=zz", 5)
+        open_page(page, server + "/?img=banana&block=conv99&ch=zz", 5)
         warnings = " ".join(page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts())
         assert "not valid" in warnings and "conv99" in warnings
 
@@ -116,7 +98,7 @@ def test_upload_an_image_then_a_bad_file(server):
         uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
             files=[{"name": "photo.png", "mimeType": "image/png", "buffer": _png_bytes()}])
         wait_for_app(page, min_charts=5)
-        _no_errors(page)
+        no_errors(page)
         captions = " ".join(page.locator('[data-testid="stCaptionContainer"], [data-testid="stImageCaption"]')
                             .all_inner_texts())
         assert "32x32 model input" in captions and "as uploaded" in captions
@@ -128,12 +110,12 @@ def test_upload_an_image_then_a_bad_file(server):
         assert "not an image" in page.locator('[data-testid="stAlertContentError"]').inner_text()
         source.get_by_text("Test split").click()
         wait_for_app(page, min_charts=5)
-        _no_errors(page)
+        no_errors(page)
 
 
 def test_dead_filter_row_opens_the_channel(server):
     with browser_page() as page:
-        _open(page, server + "/dead-filters", 1)
+        open_page(page, server + "/dead-filters", 1)
         grid = page.locator('[data-testid="stDataFrame"]').last
         grid.scroll_into_view_if_needed()
         box = grid.bounding_box()
@@ -143,7 +125,7 @@ def test_dead_filter_row_opens_the_channel(server):
         page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
                                ".some(e => e.textContent.startsWith('dense · conv'))", timeout=60_000)
         wait_for_app(page, min_charts=5)
-        _no_errors(page)
+        no_errors(page)
         from urllib.parse import parse_qs, urlparse
 
         q = parse_qs(urlparse(page.url).query)

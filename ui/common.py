@@ -25,6 +25,26 @@ REPO = Path(__file__).resolve().parent.parent
 SCAN_NAME = "scan.npz"
 
 
+_MD_SPECIAL = set("\\`*_[]<>#$~|")  # what can start formatting mid-line (newlines are removed)
+
+
+def md_escape(text: str, limit: int = 80) -> str:
+    """User text (a file name, a URL value) made inert in Streamlit markdown, and shortened.
+
+    A file named ``[win](http://x)`` or ``$\\huge x$`` must show as typed, not as a link or maths.
+    """
+    text = str(text)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text.replace("\n", " "))
+
+
+def md_code(text: str, limit: int = 40) -> str:
+    """User text shown as inline code: only a backtick could end the span, so none survives."""
+    text = str(text).replace("`", "'").replace("\n", " ")
+    return f"`{text[:limit]}{'…' if len(text) > limit else ''}`"
+
+
 def ckpt_dir() -> Path:
     """Where the checkpoints and the scan live; VGGEXPLORER_CKPT_DIR points the app at other ones."""
     return Path(os.environ.get("VGGEXPLORER_CKPT_DIR", REPO / "checkpoints"))
@@ -211,10 +231,10 @@ def checkpoint_sidebar() -> None:
                 st.session_state["custom_error"] = str(e)
             st.rerun()
         if st.session_state.get("custom_error"):
-            st.error(st.session_state["custom_error"])
+            st.error(md_escape(st.session_state["custom_error"], limit=1500))
         custom = st.session_state.get("custom_models", {})
         for r, info in custom.items():
-            st.caption(f"{r}: **{info['name']}**")
+            st.caption(f"{r}: **{md_escape(info['name'])}**")
         if custom and st.button("Back to the shipped checkpoints", key="custom_reset"):
             st.session_state.pop("custom_models", None)
             st.session_state.pop("custom_error", None)
@@ -287,7 +307,7 @@ def _int_param(name: str, lo: int, hi: int, default: int, notices: list[str]) ->
             return v
     except (TypeError, ValueError):
         pass
-    notices.append(f"`{name}={raw[:40]}` in the link is not valid (expected {lo}..{hi}); showing {default} instead.")
+    notices.append(f"{md_code(f'{name}={raw}')} in the link is not valid (expected {lo}..{hi}); showing {default} instead.")
     return default
 
 
@@ -304,7 +324,7 @@ def init_state_from_url(n_images: int) -> None:
         if img_raw != "upload" else default_image()
     block = st.query_params.get("block", "conv0")
     if block not in BLOCKS:
-        notices.append(f"`block={block[:40]}` in the link is not a block (conv0..conv7); showing conv0 instead.")
+        notices.append(f"{md_code(f'block={block}')} in the link is not a block (conv0..conv7); showing conv0 instead.")
         block = "conv0"
     st.session_state["block"] = block
     st.session_state["_url_ch"] = st.query_params.get("ch")

@@ -9,7 +9,7 @@ from ui import common
 from vggexplorer.analysis import describe_top2, filter_sparsity, most_changed, shared_scale, weight_dead
 from vggexplorer.explore import channel_status, survival_summary
 from vggexplorer.figures import channel_detail, channel_strip, importance_bars, layer_mosaic, probability_bars
-from vggexplorer.images import ImageError, decode_upload, to_uint8_32
+from vggexplorer.images import ImageError, read_upload, to_uint8_32
 from vggexplorer.model import CIFAR10_CLASSES
 from vggexplorer.render import image_strip
 
@@ -65,16 +65,27 @@ def _pick_test_image(split) -> tuple[int, np.ndarray, str]:
 def _pick_upload() -> tuple[str, np.ndarray, None] | None:
     up = st.sidebar.file_uploader("Your image (PNG, JPEG, WebP)", type=["png", "jpg", "jpeg", "webp", "gif", "bmp"])
     if up is None:
+        st.session_state.pop("_upload", None)
         st.info("Upload an image in the sidebar, or switch the source back to the test split.")
         return None
     data = up.getvalue()
-    try:
-        pil = decode_upload(data, up.name)
-    except ImageError as e:
-        st.error(f"**Could not use this file.** {e}")
-        return None
-    st.session_state["upload_preview"] = pil
-    return common.upload_key(data), to_uint8_32(pil), None
+    key = common.upload_key(data)
+    cached = st.session_state.get("_upload")
+    if cached is None or cached["key"] != key:
+        # decoded once per file, not on every rerun; only a thumbnail stays in the session (bounded memory)
+        try:
+            pil, notes = read_upload(data, up.name)
+        except ImageError as e:
+            st.session_state.pop("_upload", None)
+            st.error(f"**Could not use this file.** {common.md_escape(str(e), limit=500)}")
+            return None
+        if pil.size != (32, 32):
+            notes.append("shorter side resized to 32 px and centre-cropped")
+        preview = pil.copy()
+        preview.thumbnail((320, 320))
+        cached = {"key": key, "name": up.name, "image": to_uint8_32(pil), "preview": preview, "notes": notes}
+        st.session_state["_upload"] = cached
+    return key, cached["image"], None
 
 
 def render() -> None:
@@ -99,7 +110,8 @@ def render() -> None:
             st.stop()
         key, image, label = got
         url_img = "upload"
-        caption = "your upload (ground truth unknown)"
+        up = st.session_state["_upload"]
+        caption = f"your upload **{common.md_escape(up['name'])}** ({'; '.join(up['notes'])}); ground truth unknown"
 
     block = st.sidebar.radio("Block", common.BLOCKS, horizontal=True, key="block")
     scale = st.sidebar.radio("Colour scale", ["shared per layer", "per-channel min-max"], key="scale",
@@ -113,9 +125,9 @@ def render() -> None:
         try:
             st.session_state["ch"] = int(raw) if raw is not None and 0 <= int(raw) < c else 0
             if raw is not None and not 0 <= int(raw) < c:
-                st.warning(f"`ch={raw[:40]}` in the link is out of range for {block} (0..{c - 1}); showing 0.")
+                st.warning(f"{common.md_code(f'ch={raw}')} in the link is out of range for {block} (0..{c - 1}); showing 0.")
         except ValueError:
-            st.warning(f"`ch={raw[:40]}` in the link is not a channel number; showing channel 0.")
+            st.warning(f"{common.md_code(f'ch={raw}')} in the link is not a channel number; showing channel 0.")
             st.session_state["ch"] = 0
     st.session_state["ch"] = min(int(st.session_state["ch"]), c - 1)
 
@@ -123,8 +135,9 @@ def render() -> None:
     classes = list(roles and models[roles[0]].meta.get("classes") or CIFAR10_CLASSES)
     left, right = st.columns([1, 3])
     with left:
-        if url_img == "upload" and "upload_preview" in st.session_state:
-            st.image(st.session_state["upload_preview"], caption="as uploaded", width=160)
+        up = st.session_state.get("_upload") if url_img == "upload" else None
+        if up:
+            st.image(up["preview"], caption="as uploaded", width=160)
         st.image(np.kron(image, np.ones((6, 6, 1), np.uint8)), caption="32x32 model input", width=160)
         st.caption(caption)
     with right:

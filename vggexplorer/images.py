@@ -80,9 +80,18 @@ class ImageError(ValueError):
 def decode_upload(data: bytes, name: str = "upload") -> Image.Image:
     """Bytes of an uploaded file -> an RGB PIL image, or :class:`ImageError` saying what is wrong.
 
+    See :func:`read_upload`, which also says what was converted.
+    """
+    return read_upload(data, name)[0]
+
+
+def read_upload(data: bytes, name: str = "upload") -> tuple[Image.Image, list[str]]:
+    """Bytes of an uploaded file -> (RGB PIL image, notes on what was converted), or :class:`ImageError`.
+
     Handles EXIF rotation, palette/RGBA/grayscale/16-bit/CMYK modes (converted to RGB, alpha
     composited on white), animated files (first frame), and refuses empty, non-image, truncated
-    and oversized files before decoding their pixels.
+    and oversized files before decoding their pixels. The notes are for the user, e.g.
+    ``["PNG, 64x48, RGBA", "transparent areas put on white"]``.
     """
     import io
     import warnings
@@ -98,11 +107,15 @@ def decode_upload(data: bytes, name: str = "upload") -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             w, h = im.size
+            # checked on the header, before a single pixel is decoded: memory stays bounded
             if w * h > MAX_UPLOAD_PIXELS:
                 raise ImageError(f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP); the limit is "
                                  f"{MAX_UPLOAD_PIXELS / 1e6:.0f} MP. Resize it first.")
-            if getattr(im, "n_frames", 1) > 1:
+            notes = [f"{im.format}, {w}x{h}, {im.mode}"]
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
                 im.seek(0)  # animated GIF/WebP/APNG: the first frame
+                notes.append(f"{frames} frames: the first is used")
             im.load()
     except ImageError:
         raise
@@ -113,10 +126,27 @@ def decode_upload(data: bytes, name: str = "upload") -> Image.Image:
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{name} could not be decoded: it looks truncated or damaged ({e}).") from e
     try:
+        orientation = im.getexif().get(0x0112, 1)
         im = ImageOps.exif_transpose(im)  # phone photos store their rotation in EXIF
+        if orientation not in (1, None):
+            notes.append(f"turned upright by its EXIF orientation ({orientation})")
     except Exception:  # a broken EXIF block should not lose the image
-        pass
-    return to_rgb(im)
+        notes.append("EXIF orientation unreadable: used as stored")
+    notes += _mode_notes(im.mode)
+    return to_rgb(im), notes
+
+
+def _mode_notes(mode: str) -> list[str]:
+    """What :func:`to_rgb` does to an image of this mode, in words."""
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return ["high bit depth: stretched to 0..255, shown as gray"]
+    if mode in ("RGBA", "LA", "PA") or mode == "P":
+        return ["transparent areas put on white" if mode != "P" else "palette colours expanded"]
+    if mode == "CMYK":
+        return ["CMYK converted to RGB"]
+    if mode in ("L", "1"):
+        return ["grayscale: copied to the three channels"]
+    return []
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

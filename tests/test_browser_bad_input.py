@@ -1,0 +1,192 @@
+"""Every bad input a stranger can give a hosted demo, tried in a real browser as a new user would.
+
+Each case ends in a clear message (or the conversion a user expects), never a traceback, and the
+next interaction works. The server's memory is read from /proc to check that it stays bounded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .browser import (browser_page, no_errors, open_page, require_chromium, rss_mb, streamlit_server, texts,
+                      wait_for_app)
+
+require_chromium()
+
+
+@pytest.fixture(scope="module")
+def server():
+    env = {k: os.environ[k] for k in ("VGGEXPLORER_CKPT_DIR",) if k in os.environ}
+    with streamlit_server(env) as (url, proc):
+        yield url, proc
+
+
+# ---- files ------------------------------------------------------------------------------------
+
+def _save(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def _photo(w: int, h: int, mode: str = "RGB", seed: int = 0) -> Image.Image:
+    arr = (np.random.default_rng(seed).random((h, w, 3)) * 255).astype(np.uint8)
+    return Image.fromarray(arr).convert(mode)
+
+
+def _gradient(w: int, h: int) -> Image.Image:
+    """A big but smooth image: megapixels without megabytes."""
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None, None]
+    return Image.fromarray(np.broadcast_to((x + y) / 2, (h, w, 3)).astype(np.uint8))
+
+
+def _header_only_png(w: int, h: int) -> bytes:
+    """A 60-byte PNG whose header declares w x h pixels: a decompression bomb's calling card."""
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+
+
+def _zip_bomb_png() -> bytes:
+    """A real PNG of 6500 x 6500 black pixels (42 MP, over the limit) that compresses to about 100 KB."""
+    raw = zlib.compress(b"".join(b"\x00" + b"\x00" * 6500 * 3 for _ in range(6500)), 9)
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 6500, 6500, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+
+
+def _gif() -> bytes:
+    frames = [Image.new("RGB", (40, 30), c) for c in [(200, 30, 30), (30, 30, 200), (30, 200, 30)]]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
+def _exif_rotated() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": stored 90x30, shown 30x90
+    return _save(_photo(90, 30, seed=3), "JPEG", exif=exif.tobytes())
+
+
+@dataclass
+class Case:
+    name: str
+    data: bytes | Path
+    error: str | None = None     # expected in the error message; None: the image is used
+    notes: tuple[str, ...] = ()  # expected in the caption that says what was converted
+    aspect: float | None = None  # expected width/height of the "as uploaded" preview
+    widget_error: bool = False   # refused by Streamlit's uploader itself (type or size), before the app sees it
+
+
+def _cases(tmp: Path) -> list[Case]:
+    big = tmp / "too-big.jpg"  # over the app's 20 MB limit, under Streamlit's 50 MB upload limit
+    big.write_bytes(_save(_photo(16, 16), "JPEG") + os.urandom(25 * 2**20))
+    huge = tmp / "huge.bmp"  # over Streamlit's 50 MB upload limit: refused in the browser
+    huge.write_bytes(b"BM" + b"\x00" * (51 * 2**20))
+    png, jpg = _save(_photo(200, 150, seed=1), "PNG"), _save(_photo(200, 150, seed=2), "JPEG")
+    return [
+        Case("empty.png", b"", error="is empty (0 bytes)"),
+        Case("notes.png", b"this is a text file, not a picture\n" * 20, error="not an image"),
+        Case("random.png", np.random.default_rng(0).bytes(50_000), error="not an image"),
+        Case("good-first.png", _save(_photo(64, 48), "PNG"), notes=("PNG, 64x48, RGB",), aspect=64 / 48),
+        Case("truncated.png", png[: len(png) // 2], error="truncated or damaged"),
+        Case("truncated.jpg", jpg[:600], error="truncated or damaged"),
+        Case("one-pixel.png", _save(Image.new("RGB", (1, 1), (10, 200, 10)), "PNG"), notes=("1x1",), aspect=1.0),
+        Case("one-pixel.bmp", _save(Image.new("RGB", (1, 1), (200, 10, 10)), "BMP"), notes=("BMP, 1x1",), aspect=1.0),
+        Case("bomb-header.png", _header_only_png(100_000, 100_000), error="pixels"),
+        Case("bomb-zip.png", _zip_bomb_png(), error="the limit is 40 MP"),
+        Case("large-photo.jpg", _save(_gradient(6000, 4000), "JPEG", quality=70),
+             notes=("6000x4000", "centre-cropped"), aspect=1.5),
+        Case("too-big.jpg", big, error="the limit is 20 MB"),
+        Case("rgba.png", _save(_photo(60, 40, "RGBA"), "PNG"), notes=("RGBA", "transparent areas put on white")),
+        Case("gray.png", _save(_photo(60, 40, "L"), "PNG"), notes=("grayscale",)),
+        Case("palette.png", _save(_photo(60, 40, "P"), "PNG"), notes=("palette",)),
+        Case("sixteen-bit.png", _save(Image.fromarray((np.arange(60 * 40, dtype=np.uint16).reshape(40, 60) * 27)),
+                                      "PNG"), notes=("high bit depth",)),
+        Case("cmyk.jpg", _save(_photo(60, 40, "CMYK"), "JPEG"), notes=("CMYK converted",)),
+        Case("animated.gif", _gif(), notes=("3 frames: the first is used",), aspect=40 / 30),
+        Case("phone-photo.jpg", _exif_rotated(), notes=("EXIF orientation",), aspect=30 / 90),
+        Case("[win a prize](https:evil) *bold* $x$.png", b"not an image", error="[win a prize](https:evil) *bold* $x$.png"),
+        Case("notes.txt", b"plain text", error="not allowed", widget_error=True),
+        Case("huge.bmp", huge, error="MB or smaller", widget_error=True),
+    ]
+
+
+def _upload(page, label: str, name: str, data: bytes | Path) -> None:
+    box = page.get_by_test_id("stFileUploader").filter(has_text=label)
+    files = str(data) if isinstance(data, Path) else [{"name": name, "mimeType": "application/octet-stream",
+                                                       "buffer": data}]
+    box.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(files=files)
+
+
+def _settled(page, ready_js: str, arg, timeout_ms: int = 90_000) -> None:
+    """Wait for a condition and then for the script run to finish."""
+    page.wait_for_function(ready_js, arg=arg, timeout=timeout_ms, polling=200)
+    wait_for_app(page, min_charts=0)
+
+
+CAPTION_HAS = """(name) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                    .some(e => e.innerText.includes('your upload ' + name))"""
+ERROR_HAS = """([sel, s]) => [...document.querySelectorAll(sel)].some(e => e.innerText.includes(s))"""
+APP_ERROR, WIDGET_ERROR = '[data-testid="stAlertContentError"]', '[data-testid="stFileUploader"]'
+PREVIEW_ASPECT = """() => { const img = [...document.querySelectorAll('[data-testid="stImage"]')]
+                      .find(e => e.innerText.includes('as uploaded'))?.querySelector('img');
+                      return img && img.naturalHeight ? img.naturalWidth / img.naturalHeight : null; }"""
+
+
+def test_every_bad_upload_ends_in_a_clear_message_and_a_working_app(server, tmp_path):
+    url, proc = server
+    failures: list[str] = []
+    with browser_page() as page:
+        open_page(page, url + "/", 5)
+        rss_before, _ = rss_mb(proc.pid)
+        page.get_by_role("radiogroup", name="Image source").get_by_text("Upload").click()
+        wait_for_app(page, min_charts=0)
+        for case in _cases(tmp_path):
+            if case.widget_error:  # start from an empty uploader so the widget's own message is the newest
+                page.get_by_role("radiogroup", name="Image source").get_by_text("Test split").click()
+                wait_for_app(page, min_charts=5)
+                page.get_by_role("radiogroup", name="Image source").get_by_text("Upload").click()
+                wait_for_app(page, min_charts=0)
+            _upload(page, "Your image", case.name, case.data)
+            try:
+                if case.error:
+                    _settled(page, ERROR_HAS, [WIDGET_ERROR if case.widget_error else APP_ERROR, case.error])
+                    if not case.widget_error:
+                        errors = " ".join(texts(page, "stAlertContentError"))
+                        assert "Could not use this file" in errors, errors
+                        # a hostile file name shows as typed: no link is made of it
+                        assert page.locator('[data-testid="stAlertContentError"] a').count() == 0
+                else:
+                    _settled(page, CAPTION_HAS, case.name)
+                    wait_for_app(page, min_charts=5)  # the mosaics and the probabilities are drawn
+                    no_errors(page)
+                    caption = " ".join(texts(page, "stCaptionContainer"))
+                    for note in case.notes:
+                        assert note in caption, (note, caption)
+                    if case.aspect is not None:
+                        got = page.evaluate(PREVIEW_ASPECT)
+                        assert got is not None and abs(got - case.aspect) < 0.05, (got, case.aspect)
+                assert page.locator('[data-testid="stException"]').count() == 0, texts(page, "stException")
+            except Exception as e:  # report every case, not only the first to fail
+                failures.append(f"{case.name}: {type(e).__name__}: {str(e)[:300]}")
+        # the next interaction works: back to the test split, everything drawn, no error left over
+        page.get_by_role("radiogroup", name="Image source").get_by_text("Test split").click()
+        wait_for_app(page, min_charts=5)
+        no_errors(page)
+        _, peak = rss_mb(proc.pid)
+    assert not failures, "\n".join(failures)
+    # the bombs were refused from their headers: no decode of 10 gigapixels or 42 MP happened
+    assert peak - rss_before < 600, f"server memory grew from {rss_before:.0f} MB to a peak of {peak:.0f} MB"
