@@ -23,6 +23,15 @@ from .browser import (browser_page, no_errors, open_page, require_chromium, rss_
 require_chromium()
 
 
+_UPLOADS = Path()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _uploads_dir(tmp_path_factory):
+    global _UPLOADS
+    _UPLOADS = tmp_path_factory.mktemp("uploads")
+
+
 @pytest.fixture(scope="module")
 def server():
     env = {k: os.environ[k] for k in ("VGGEXPLORER_CKPT_DIR",) if k in os.environ}
@@ -125,7 +134,12 @@ def _cases(tmp: Path) -> list[Case]:
 
 
 def _upload(page, label: str, name: str, data: bytes | Path) -> None:
+    """Choose a file in the uploader labelled ``label``, as a user would."""
     box = page.get_by_test_id("stFileUploader").filter(has_text=label)
+    if isinstance(data, bytes) and len(data) > 2**20:  # Playwright sends big buffers slowly; a file is fast
+        path = _UPLOADS / name  # kept until the module ends: the browser reads it after this call returns
+        path.write_bytes(data)
+        data = path
     files = str(data) if isinstance(data, Path) else [{"name": name, "mimeType": "application/octet-stream",
                                                        "buffer": data}]
     box.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(files=files)
@@ -140,7 +154,9 @@ def _settled(page, ready_js: str, arg, timeout_ms: int = 90_000) -> None:
 CAPTION_HAS = """(name) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
                     .some(e => e.innerText.includes('your upload ' + name))"""
 ERROR_HAS = """([sel, s]) => [...document.querySelectorAll(sel)].some(e => e.innerText.includes(s))"""
+SIDEBAR_CAPTION = '[data-testid="stSidebar"] [data-testid="stCaptionContainer"]'
 APP_ERROR, WIDGET_ERROR = '[data-testid="stAlertContentError"]', '[data-testid="stFileUploader"]'
+NONE_HAS = """([sel, s]) => ![...document.querySelectorAll(sel)].some(e => e.innerText.includes(s))"""
 PREVIEW_ASPECT = """() => { const img = [...document.querySelectorAll('[data-testid="stImage"]')]
                       .find(e => e.innerText.includes('as uploaded'))?.querySelector('img');
                       return img && img.naturalHeight ? img.naturalWidth / img.naturalHeight : null; }"""
@@ -190,3 +206,168 @@ def test_every_bad_upload_ends_in_a_clear_message_and_a_working_app(server, tmp_
     assert not failures, "\n".join(failures)
     # the bombs were refused from their headers: no decode of 10 gigapixels or 42 MP happened
     assert peak - rss_before < 600, f"server memory grew from {rss_before:.0f} MB to a peak of {peak:.0f} MB"
+
+
+# ---- your own checkpoint ----------------------------------------------------------------------
+
+class _Evil:
+    """Unpickling this runs a shell command: a refused load never creates the marker file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _torch_bytes(obj) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _lab_state_dict(seed: int = 0) -> dict:
+    import torch
+
+    from vggexplorer.model import VGG
+
+    torch.manual_seed(seed)
+    return VGG().state_dict()
+
+
+def _checkpoint_cases(tmp: Path, marker: Path) -> list[Case]:
+    import torch
+    import torchvision
+
+    missing = _lab_state_dict()
+    del missing["backbone.conv2.weight"]
+    shapes = _lab_state_dict()
+    shapes["classifier.weight"] = torch.zeros(100, 512)
+    huge = tmp / "huge.pt"
+    huge.write_bytes(b"\x00" * (51 * 2**20))
+    return [
+        Case("evil.pt", _torch_bytes({"state_dict": _lab_state_dict(), "payload": _Evil(marker)}),
+             error="not plain weights"),
+        Case("empty.pt", b"", error="empty"),
+        Case("notes.pt", b"these are my notes, not weights\n", error="not a PyTorch checkpoint"),
+        Case("list.ckpt", _torch_bytes([1, 2, 3]), error="holds no state_dict"),
+        Case("resnet18.pth", _torch_bytes(torchvision.models.resnet18(num_classes=10).state_dict()),
+             error="does not match the course-lab VGG"),
+        Case("missing-key.pt", _torch_bytes(missing), error="missing keys ['backbone.conv2.weight']"),
+        Case("cifar100-head.pt", _torch_bytes(shapes), error="wrong shapes"),
+        Case("huge.pt", huge, error="MB or smaller", widget_error=True),
+    ]
+
+
+def _sidebar_load(page, role: str, name: str, data: bytes | Path) -> None:
+    """Open "Your own checkpoint", pick the role, upload the file and press Load."""
+    exp = page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="Your own checkpoint")
+    if exp.get_by_role("radiogroup", name="Role").count() == 0 or not exp.get_by_role(
+            "radiogroup", name="Role").is_visible():
+        exp.locator("summary").click()
+    exp.get_by_role("radiogroup", name="Role").get_by_text(role, exact=True).click()
+    wait_for_app(page, min_charts=0)
+    _upload(page, "Checkpoint", name, data)
+    wait_for_app(page, min_charts=0)
+
+
+def _press_load(page) -> None:
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Load", exact=True).click()
+
+
+def test_bad_checkpoints_are_refused_by_name_and_good_ones_explored(server, tmp_path):
+    url, _ = server
+    marker = tmp_path / "pwned"
+    failures: list[str] = []
+    with browser_page() as page:
+        # the dead-filter page is the cheapest to redraw; the sidebar is the same on every page
+        open_page(page, url + "/dead-filters", 1)
+        for case in _checkpoint_cases(tmp_path, marker):
+            try:
+                _sidebar_load(page, "pruned", case.name, case.data)
+                if case.widget_error:
+                    _settled(page, ERROR_HAS, [WIDGET_ERROR, case.error])
+                else:
+                    _press_load(page)
+                    _settled(page, ERROR_HAS, [APP_ERROR, case.error])
+                    wait_for_app(page, min_charts=1)  # the shipped models are still explored
+                    assert page.locator('[data-testid="stException"]').count() == 0
+            except Exception as e:
+                failures.append(f"{case.name}: {type(e).__name__}: {str(e)[:300]}")
+        assert not marker.exists(), "the pickle's code ran on the server"
+        assert not failures, "\n".join(failures)
+
+        # the course lab's own state_dict in the pruned role: explored like the shipped one
+        _sidebar_load(page, "pruned", "vgg.cifar.pretrained.pth", _torch_bytes({"state_dict": _lab_state_dict()}))
+        _press_load(page)
+        _settled(page, ERROR_HAS, [SIDEBAR_CAPTION, "pruned: vgg.cifar.pretrained.pth"])
+        page.get_by_test_id("stSidebarNav").get_by_text("Explorer").click()
+        wait_for_app(page, min_charts=5)
+        no_errors(page)
+
+        # NaN weights in the dense role: flagged by tensor name, the app keeps drawing
+        bad = _lab_state_dict(1)
+        bad["backbone.conv5.weight"][0, 0, 0, 0] = float("nan")
+        _sidebar_load(page, "dense", "nan.pt", _torch_bytes(bad))
+        _press_load(page)
+        _settled(page, ERROR_HAS, ['[data-testid="stAlertContentWarning"]', "backbone.conv5.weight"])
+        wait_for_app(page, min_charts=5)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        warn = " ".join(texts(page, "stAlertContentWarning"))
+        assert "dense model has NaN or infinite values" in warn, warn
+
+        # the other pages explore the session's own models too
+        page.get_by_test_id("stSidebarNav").get_by_text("Dead filters").click()
+        _settled(page, ERROR_HAS, ['[data-testid="stAlertContentWarning"]', "for your own"])
+        no_errors(page)
+        page.get_by_test_id("stSidebarNav").get_by_text("Models").click()
+        _settled(page, ERROR_HAS, ['[data-testid="stHeading"]', "Per-layer sparsity"])
+        wait_for_app(page, min_charts=1)
+        no_errors(page)
+        title = " ".join(page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)"))
+        assert "conv5: |w| (1 non-finite left out)" in title, title
+
+        # and back to the shipped checkpoints
+        exp = page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="Your own checkpoint")
+        if not exp.get_by_role("button", name="Back to the shipped checkpoints").is_visible():
+            exp.locator("summary").click()
+        exp.get_by_role("button", name="Back to the shipped checkpoints").click()
+        _settled(page, NONE_HAS, [SIDEBAR_CAPTION, "nan.pt"])
+        wait_for_app(page, min_charts=1)
+        no_errors(page)
+        assert not any("NaN" in t for t in texts(page, "stAlertContentWarning"))
+
+
+# ---- missing and damaged shipped files --------------------------------------------------------
+
+def test_missing_and_damaged_files_keep_every_page_up(tmp_path):
+    """dense.pt missing, pruned.pt damaged, scan.npz garbage, test split missing: each named with its fix."""
+    ckpt = tmp_path / "checkpoints"
+    ckpt.mkdir()
+    (ckpt / "pruned.pt").write_bytes(b"PK\x03\x04 half a zip file")
+    (ckpt / "scan.npz").write_bytes(b"garbage")
+    env = {"VGGEXPLORER_CKPT_DIR": str(ckpt), "VGGEXPLORER_TEST_SPLIT": str(tmp_path / "missing.npz")}
+    with streamlit_server(env) as (url, _), browser_page() as page:
+        for path in ("/", "/dead-filters", "/models"):
+            page.goto(url + path)
+            wait_for_app(page, min_charts=0)
+            page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=60_000)
+            assert page.locator('[data-testid="stException"]').count() == 0, texts(page, "stException")
+            errors = " ".join(texts(page, "stAlertContentError"))
+            assert "dense model unavailable" in errors and "python -m vggexplorer train" in errors, errors
+            assert "pruned model unavailable" in errors and "python -m vggexplorer prune" in errors, errors
+        # the user can still bring a checkpoint and explore it, with an upload as the image
+        _sidebar_load(page, "dense", "pruned.pt", Path(__file__).resolve().parent.parent / "checkpoints" / "pruned.pt")
+        _press_load(page)
+        _settled(page, ERROR_HAS, [SIDEBAR_CAPTION, "dense: pruned.pt"])
+        assert "dense model unavailable" not in " ".join(texts(page, "stAlertContentError"))
+        page.get_by_test_id("stSidebarNav").get_by_text("Explorer").click()
+        _settled(page, ERROR_HAS, ['[data-testid="stFileUploader"]', "Your image"])
+        warnings = " ".join(texts(page, "stAlertContentWarning"))
+        assert "pack-test" in warnings, warnings
+        _upload(page, "Your image", "photo.png", _save(_photo(64, 48), "PNG"))
+        _settled(page, CAPTION_HAS, "photo.png")
+        wait_for_app(page, min_charts=3)
+        assert page.locator('[data-testid="stException"]').count() == 0

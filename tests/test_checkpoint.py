@@ -63,6 +63,14 @@ def test_refuses_non_checkpoint_files(tmp_path):
     p.write_bytes(b"this is text")
     with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
         load_model(p)
+    with pytest.raises(CheckpointError, match=r"starts with b'this is '"):
+        load_model(p)
+    p.write_bytes(b"PK\x03\x04 half a zip")
+    with pytest.raises(CheckpointError, match=r"damaged \(RuntimeError: .*not a ZIP archive\)\. Save"):
+        load_model(p)  # torch's several lines of advice are cut to their first sentence
+    p.write_bytes(b"\x80\x02garbage")
+    with pytest.raises(CheckpointError, match="damaged: its pickle data cannot be read"):
+        load_model(p)
     p.write_bytes(b"")
     with pytest.raises(CheckpointError, match="empty"):
         load_model(p)

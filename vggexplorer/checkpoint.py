@@ -129,19 +129,45 @@ def read_checkpoint(source: str | Path | Any, max_bytes: int = MAX_CHECKPOINT_BY
                               "this VGG is 35 MB in fp32, so this file is not one of its checkpoints.")
     if size == 0:
         raise CheckpointError(f"{name} is empty.")
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as f:
+            head = f.read(8)
+    else:
+        head = source.read(8)
+        source.seek(0)
+    # torch.save writes a zip archive (legacy files: a pickle, protocol byte 0x80); anything else would
+    # only get a cryptic unpickler error such as "KeyError: 101"
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+        raise CheckpointError(f"{name} is not a PyTorch checkpoint: torch.save files are zip archives, and this "
+                              f"one starts with {head!r}. Save it with torch.save(model.state_dict(), path).")
     try:
         obj = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln or "WeightsUnpickler" in ln]
-        first = lines[0] if lines else type(e).__name__
+        import re
+
+        refused = re.search(r"GLOBAL ([\w.]+)", str(e))  # the import the safe unpickler would not run
+        if refused is None:  # no refused import: the pickle stream itself is broken
+            detail = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.startswith((
+                "Weights only", "Check the documentation", "Please file an issue"))]
+            raise CheckpointError(f"{name} is damaged: its pickle data cannot be read "
+                                  f"({(detail[0] if detail else type(e).__name__)[:200]}). "
+                                  "Save it again with torch.save(model.state_dict(), path).") from e
         raise CheckpointError(
             f"{name} is not plain weights: it holds Python objects that torch.load(weights_only=True) refuses "
-            f"to run ({first[:200]}). Save only tensors, e.g. torch.save(model.state_dict(), path)."
+            f"to run (it imports {refused.group(1)}). Save only tensors, e.g. torch.save(model.state_dict(), path)."
         ) from e
     except Exception as e:  # zip/pickle damage, wrong file type
         raise CheckpointError(f"{name} is not a PyTorch checkpoint or is damaged ({type(e).__name__}: "
-                              f"{str(e)[:200]}). Save it with torch.save(model.state_dict(), path).") from e
+                              f"{_first_sentence(str(e))}). Save it with torch.save(model.state_dict(), path).") from e
     return normalise_checkpoint(obj, name)
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    """The first sentence of a library's error: torch's zip errors run on for several lines of advice."""
+    text = " ".join(text.split())
+    end = text.find(". ")
+    text = text[:end] if end > 0 else text.rstrip(".")
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _is_tensor_dict(obj: Any) -> bool:

@@ -240,8 +240,12 @@ def weight_histogram(dense_w: np.ndarray, pruned_w: np.ndarray, layer: str, thre
     Counts are binned here (numpy) so the figure carries 2 x ``bins`` numbers, not millions of weights.
     """
     a, b = np.abs(dense_w.ravel()), np.abs(pruned_w.ravel())
+    # NaN/inf weights (a broken upload) are left out and counted in the title, not allowed to break the bins
+    dropped = int((~np.isfinite(a)).sum() + (~np.isfinite(b)).sum())
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     b = b[b != 0]
-    hi = float(np.quantile(a, 0.999)) if a.size else 1.0
+    hi = float(np.quantile(a, 0.999)) if a.size else 0.0
+    hi = hi if hi > 0 else 1.0
     edges = np.linspace(0, hi, bins + 1)
     fig = go.Figure()
     for role, v in (("dense", a), ("pruned (non-zero)", b)):
@@ -252,7 +256,8 @@ def weight_histogram(dense_w: np.ndarray, pruned_w: np.ndarray, layer: str, thre
         fig.add_vline(x=threshold, line=dict(color="black", dash="dash"),
                       annotation_text=f"threshold {threshold:.4f}", annotation_position="top right")
     fig.update_layout(barmode="overlay", height=280, margin=dict(l=4, r=4, t=30, b=4),
-                      title=dict(text=f"{layer}: |w|", font=dict(size=12)), legend=dict(orientation="h", y=1.15))
+                      title=dict(text=f"{layer}: |w|" + (f" ({dropped} non-finite left out)" if dropped else ""),
+                                 font=dict(size=12)), legend=dict(orientation="h", y=1.15))
     return fig
 
 
