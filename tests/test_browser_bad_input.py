@@ -203,6 +203,7 @@ def test_every_bad_upload_ends_in_a_clear_message_and_a_working_app(server, tmp_
         wait_for_app(page, min_charts=5)
         no_errors(page)
         _, peak = rss_mb(proc.pid)
+    print(f"server RSS before the uploads {rss_before:.0f} MB, peak over them {peak:.0f} MB")
     assert not failures, "\n".join(failures)
     # the bombs were refused from their headers: no decode of 10 gigapixels or 42 MP happened
     assert peak - rss_before < 600, f"server memory grew from {rss_before:.0f} MB to a peak of {peak:.0f} MB"
@@ -249,12 +250,12 @@ def _checkpoint_cases(tmp: Path, marker: Path) -> list[Case]:
     huge.write_bytes(b"\x00" * (51 * 2**20))
     return [
         Case("evil.pt", _torch_bytes({"state_dict": _lab_state_dict(), "payload": _Evil(marker)}),
-             error="not plain weights"),
+             error="evil.pt is not plain weights"),
         Case("empty.pt", b"", error="empty"),
         Case("notes.pt", b"these are my notes, not weights\n", error="not a PyTorch checkpoint"),
         Case("list.ckpt", _torch_bytes([1, 2, 3]), error="holds no state_dict"),
         Case("resnet18.pth", _torch_bytes(torchvision.models.resnet18(num_classes=10).state_dict()),
-             error="does not match the course-lab VGG"),
+             error="resnet18.pth does not match the course-lab VGG"),
         Case("missing-key.pt", _torch_bytes(missing), error="missing keys ['backbone.conv2.weight']"),
         Case("cifar100-head.pt", _torch_bytes(shapes), error="wrong shapes"),
         Case("huge.pt", huge, error="MB or smaller", widget_error=True),

@@ -156,7 +156,12 @@ def _register_custom(data: bytes | None, path: str | None, name: str) -> str:
     sha = hashlib.sha256(data if data is not None else Path(path).read_bytes()).hexdigest()[:16]
     reg = _custom_registry()
     if sha not in reg:
-        model = load_model(io.BytesIO(data)) if data is not None else load_model(path)
+        if data is not None:
+            buf = io.BytesIO(data)
+            buf.name = name  # errors name the user's file, not "uploaded file"
+            model = load_model(buf)
+        else:
+            model = load_model(path)
         with _REGISTRY_LOCK:
             while len(reg) >= MAX_CUSTOM:
                 reg.pop(next(iter(reg)))
