@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import machine, write_section  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mb, streamlit_server  # noqa: E402
 
 READ_FIGS = """() => {
   const toList = v => ArrayBuffer.isView(v) ? Array.from(v) : Array.isArray(v) ? v.map(toList) : v;
@@ -38,17 +38,6 @@ READ_FIGS = """() => {
 }"""
 IDLE = """() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5 &&
                 !document.querySelector('[data-testid="stStatusWidget"]')"""
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(current, peak) resident memory of a process in MB, from /proc."""
-    vals = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(("VmRSS", "VmHWM")):
-                k, v = line.split(":")
-                vals[k] = int(v.split()[0]) / 1024
-    return vals["VmRSS"], vals["VmHWM"]
 
 
 class Serial:

@@ -36,10 +36,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict | None = None, timeout: float = 120):
-    """Yield the base URL of a fresh `streamlit run streamlit_app.py` on 127.0.0.1; stop it afterwards."""
+def streamlit_server(env: dict | None = None, timeout: float = 120, python: str | None = None):
+    """Yield (base URL, process) of a fresh `streamlit run streamlit_app.py` on 127.0.0.1; stop it afterwards.
+
+    ``python``: the interpreter that runs the server (default: this one), e.g. a venv with a CPU-only torch.
+    """
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"), "--server.port", str(port),
+    cmd = [python or sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     log = open(REPO / "runs" / f"streamlit-{port}.log", "w") if (REPO / "runs").is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
