@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vggexplorer.images import ImageError, decode_upload, preprocess, to_uint8_32
+from vggexplorer.images import ImageError, decode_upload, preprocess, read_upload, to_uint8_32
 
 
 def _save(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -95,3 +95,29 @@ def test_resize_keeps_aspect_and_centre_crops():
     out = to_uint8_32(Image.fromarray(arr))
     assert out.shape == (32, 32, 3)
     assert out[:, 16].mean() > 250  # the centre survives the crop
+
+
+@pytest.mark.parametrize("im, fmt, note", [
+    (_photo(mode="RGBA"), "PNG", "transparent areas put on white"),
+    (_photo(mode="P"), "PNG", "palette colours expanded"),
+    (_photo(mode="L"), "PNG", "grayscale: copied to the three channels"),
+    (_photo(mode="CMYK"), "JPEG", "CMYK converted to RGB"),
+    (Image.fromarray(np.zeros((4, 4), np.uint16)), "PNG", "high bit depth"),
+])
+def test_read_upload_says_what_it_converted(im, fmt, note):
+    rgb, notes = read_upload(_save(im, fmt), "x")
+    assert rgb.mode == "RGB"
+    assert notes[0].startswith(f"{fmt}, {im.size[0]}x{im.size[1]}, ")
+    assert any(note in n for n in notes), notes
+
+
+def test_read_upload_notes_frames_and_rotation():
+    frames = [Image.new("RGB", (8, 8), c) for c in [(255, 0, 0), (0, 0, 255)]]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert "2 frames: the first is used" in read_upload(buf.getvalue())[1]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _, notes = read_upload(_save(_photo(60, 20), "JPEG", exif=exif.tobytes()))
+    assert "turned upright by its EXIF orientation (6)" in notes
+    assert read_upload(_save(_photo(), "PNG"))[1] == ["PNG, 64x48, RGB"]  # nothing to convert, nothing said
