@@ -208,3 +208,20 @@ def test_missing_test_split_leaves_uploads(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert any("pack-test" in w.value for w in at.warning)
     assert at.sidebar.radio(key="source").options == ["Upload"]
+
+
+def test_evicted_own_checkpoint_falls_back_with_a_notice(tmp_path, app):
+    import torch
+
+    from ui.common import _custom_registry
+    from vggexplorer.model import VGG
+
+    torch.save(VGG().state_dict(), tmp_path / "mine.pt")
+    _load_custom(app, tmp_path / "mine.pt")
+    assert any("mine.pt" in c.value for c in app.sidebar.caption)
+    _custom_registry().clear()  # as if eight other uploads had pushed it out
+    app.run()
+    assert not app.exception
+    assert any("was unloaded to free memory" in w.value and "mine.pt" in w.value for w in app.warning)
+    assert not any("mine.pt" in c.value for c in app.sidebar.caption)
+    assert mosaic(app, "pruned")  # the shipped pruned model again

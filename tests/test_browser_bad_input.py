@@ -344,12 +344,16 @@ def test_bad_checkpoints_are_refused_by_name_and_good_ones_explored(server, tmp_
 # ---- missing and damaged shipped files --------------------------------------------------------
 
 def test_missing_and_damaged_files_keep_every_page_up(tmp_path):
-    """dense.pt missing, pruned.pt damaged, scan.npz garbage, test split missing: each named with its fix."""
+    """dense.pt missing, pruned.pt damaged, scan.npz and the test split garbage: each named with its fix.
+
+    (A missing test split: tests/test_app.py.)
+    """
     ckpt = tmp_path / "checkpoints"
     ckpt.mkdir()
     (ckpt / "pruned.pt").write_bytes(b"PK\x03\x04 half a zip file")
     (ckpt / "scan.npz").write_bytes(b"garbage")
-    env = {"VGGEXPLORER_CKPT_DIR": str(ckpt), "VGGEXPLORER_TEST_SPLIT": str(tmp_path / "missing.npz")}
+    (tmp_path / "test.npz").write_bytes(b"<html>a captive portal page, not the test split</html>")
+    env = {"VGGEXPLORER_CKPT_DIR": str(ckpt), "VGGEXPLORER_TEST_SPLIT": str(tmp_path / "test.npz")}
     with streamlit_server(env) as (url, _), browser_page() as page:
         for path in ("/", "/dead-filters", "/models"):
             page.goto(url + path)
@@ -367,7 +371,7 @@ def test_missing_and_damaged_files_keep_every_page_up(tmp_path):
         page.get_by_test_id("stSidebarNav").get_by_text("Explorer").click()
         _settled(page, ERROR_HAS, ['[data-testid="stFileUploader"]', "Your image"])
         warnings = " ".join(texts(page, "stAlertContentWarning"))
-        assert "pack-test" in warnings, warnings
+        assert "not an .npz archive" in warnings and "pack-test" in warnings, warnings
         _upload(page, "Your image", "photo.png", _save(_photo(64, 48), "PNG"))
         _settled(page, CAPTION_HAS, "photo.png")
         wait_for_app(page, min_charts=3)

@@ -44,7 +44,10 @@ def test_scan_file_errors_name_the_command(tmp_path):
     with pytest.raises(ScanError, match="vggexplorer scan"):
         load_scan(tmp_path / "missing.npz")
     (tmp_path / "bad.npz").write_bytes(b"nope")
-    with pytest.raises(ScanError, match="vggexplorer scan"):
+    with pytest.raises(ScanError, match="not an .npz archive.*vggexplorer scan"):
+        load_scan(tmp_path / "bad.npz")
+    np.savez(tmp_path / "bad.npz", other=np.zeros(3))
+    with pytest.raises(ScanError, match="damaged.*vggexplorer scan"):
         load_scan(tmp_path / "bad.npz")
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import streamlit as st
 
 from vggexplorer import CheckpointError, DataError, ScanError, load_bundled_test, load_model, load_scan
+from vggexplorer.checkpoint import MAX_CHECKPOINT_BYTES
 from vggexplorer.explore import analyze_image, channel_table, importance_scores
 from vggexplorer.model import conv_block_names
 from vggexplorer.scan import SCAN_CMD, check_scan_matches
@@ -153,21 +154,33 @@ def _register_custom(data: bytes | None, path: str | None, name: str) -> str:
     """Load an uploaded or local checkpoint (weights only, size-limited) and return its key."""
     import io
 
-    sha = hashlib.sha256(data if data is not None else Path(path).read_bytes()).hexdigest()[:16]
+    if data is None:
+        p = Path(path)
+        if p.stat().st_size > MAX_CHECKPOINT_BYTES:  # before hashing: never read a huge file into memory
+            load_model(p)  # raises the loader's size message
+        data = p.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()[:16]
     reg = _custom_registry()
     if sha not in reg:
-        if data is not None:
-            buf = io.BytesIO(data)
-            buf.name = name  # errors name the user's file, not "uploaded file"
-            model = load_model(buf)
-        else:
-            model = load_model(path)
+        buf = io.BytesIO(data)
+        buf.name = name  # errors name the user's file, not "uploaded file"
+        model = load_model(buf)
+        model.meta.setdefault("display_name", name)  # before it is shared: cached models are never mutated
         with _REGISTRY_LOCK:
             while len(reg) >= MAX_CUSTOM:
                 reg.pop(next(iter(reg)))
             reg[sha] = model
-        model.meta.setdefault("display_name", name)
     return sha
+
+
+def _drop_evicted_custom() -> None:
+    """Forget this session's checkpoints that the registry evicted, and say so (it keeps MAX_CUSTOM)."""
+    custom = st.session_state.get("custom_models", {})
+    gone = [r for r, info in custom.items() if info["sha"] not in _custom_registry()]
+    for r in gone:
+        st.warning(f"Your {r} checkpoint **{md_escape(custom[r]['name'])}** was unloaded to free memory (the server "
+                   f"keeps the last {MAX_CUSTOM} uploaded); showing the shipped {r} model. Load it again to go on.")
+        del custom[r]
 
 
 def models_key() -> str:
@@ -213,6 +226,7 @@ def session_scan():
 
 def checkpoint_sidebar() -> None:
     """Sidebar: explore your own checkpoint (a course-lab state_dict or a vggexplorer checkpoint) in a role."""
+    _drop_evicted_custom()
     with st.sidebar.expander("Your own checkpoint"):
         role = st.radio("Role", list(checkpoint_paths()), horizontal=True, key="custom_role")
         up = st.file_uploader("Checkpoint (.pt, .pth)", type=["pt", "pth", "tar", "ckpt", "bin"], key="custom_upload")

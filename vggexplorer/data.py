@@ -141,11 +141,25 @@ def bundled_test_path() -> Path:
     return Path(os.environ.get("VGGEXPLORER_TEST_SPLIT", BUNDLED_TEST))
 
 
+def not_npz(path: Path) -> str | None:
+    """Why ``path`` is not an .npz archive, or None if it starts like one.
+
+    Checked before ``np.load``, whose error for a non-zip file suggests ``allow_pickle=True``:
+    the wrong advice for a damaged download.
+    """
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return None if head == b"PK\x03\x04" else f"not an .npz archive (it starts with {head!r})"
+
+
 def load_bundled_test(path: Path | None = None) -> Split:
     """The full CIFAR-10 test split that ships in the repo (index order = ImageFolder order)."""
     path = Path(path) if path is not None else bundled_test_path()
     if not path.exists():
         raise DataError(f"Bundled test split missing: {path}. Regenerate it with: {PACK_TEST_CMD}")
+    bad = not_npz(path)
+    if bad:
+        raise DataError(f"Bundled test split {path} is damaged: {bad}. Regenerate it with: {PACK_TEST_CMD}")
     try:
         z = np.load(path, allow_pickle=False)
         n = int(z["n"])

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .activations import _check_eval, block_hooks, relu_modules
-from .data import Split, to_float
+from .data import Split, not_npz, to_float
 from .images import normalization
 
 SCAN_FILE = Path(__file__).resolve().parent.parent / "checkpoints" / "scan.npz"
@@ -188,6 +188,9 @@ def load_scan(path: str | Path = SCAN_FILE) -> ScanResult:
     path = Path(path)
     if not path.exists():
         raise ScanError(f"Scan file missing: {path}. Rebuild it with: {SCAN_CMD}")
+    bad = not_npz(path)
+    if bad:
+        raise ScanError(f"Scan file {path} is damaged: {bad}. Rebuild it with: {SCAN_CMD}")
     try:
         z = np.load(path, allow_pickle=False)
         meta = json.loads(z["meta_json"].tobytes().decode())
