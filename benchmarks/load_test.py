@@ -10,7 +10,8 @@ single-threaded computation of the same image in this process: the probability b
 equal and the mosaics' heatmap levels identical. Rerun latency is click -> finished page.
 
 Phase 2 (soak): one session steps through ``--soak`` different images with the "+" button;
-the server's resident memory is sampled every 20 reruns.
+the server's resident memory is sampled every 20 reruns. The script exits 1 on any mismatch,
+or if the soak's second half averages more than ``MAX_GROWTH_MB`` above its first.
 
 Bounded in count and time, loopback only. Results go to benchmarks/README.md.
 """
@@ -28,6 +29,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import machine, write_section  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mb, streamlit_server  # noqa: E402
+
+MAX_GROWTH_MB = 100  # second-half mean over first-half mean, across the soak
 
 READ_FIGS = """() => {
   const toList = v => ArrayBuffer.isView(v) ? Array.from(v) : Array.isArray(v) ? v.map(toList) : v;
@@ -175,7 +178,12 @@ async def main_async(args) -> None:
             await browser.close()
         _, peak = rss_mb(proc.pid)
     q = np.quantile(lat, [0.5, 0.95]) if lat else [float("nan")] * 2
-    growth = samples[-1][1] - samples[len(samples) // 2 - 1][1] if len(samples) >= 4 else float("nan")
+    # RSS wobbles by tens of MB between samples (allocator, GC): compare the halves' means, and fit a slope
+    mb = np.array([m for _, m in samples], dtype=np.float64)
+    half = len(mb) // 2
+    growth = float(mb[half:].mean() - mb[:half].mean()) if len(mb) >= 4 else float("nan")
+    slope = float(np.polyfit([i for i, _ in samples], mb, 1)[0] * 100) if len(mb) >= 4 else float("nan")
+    grows = growth > MAX_GROWTH_MB
     body = ["## Load test (`python benchmarks/load_test.py`)", "", f"Machine: {machine()}.", "",
             f"{args.sessions} concurrent Chromium sessions against one `streamlit run` server, each on its own "
             f"image and block, {args.reruns} reruns each (\"Random test image\"), {len(lat)} reruns in "
@@ -188,13 +196,15 @@ async def main_async(args) -> None:
     if samples:
         body += [f"Soak: one session, {args.soak} reruns on different images; server RSS every 20 reruns (MB): "
                  + ", ".join(f"{m:.0f}" for _, m in samples)
-                 + f". Growth over the second half: {growth:+.0f} MB (per-image caches are bounded: 32 images)."]
+                 + f". Second half against the first (mean of the samples): {growth:+.0f} MB; fitted slope "
+                 f"{slope:+.1f} MB per 100 reruns: **{'grows' if grows else 'no growth'}** (limit "
+                 f"{MAX_GROWTH_MB} MB; per-image caches are bounded: 32 images)."]
     print("\n".join(body))
     if errors:
         print("MISMATCHES:", errors[:10])
     if not args.no_write:
         write_section("load", "\n".join(body))
-    if errors:
+    if errors or grows:
         sys.exit(1)
 
 
