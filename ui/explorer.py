@@ -62,7 +62,8 @@ def _pick_test_image(split) -> tuple[int, np.ndarray, str]:
     return idx, split.images[idx], CIFAR10_CLASSES[cls_i]
 
 
-def _pick_upload() -> tuple[str, np.ndarray, None] | None:
+def _pick_upload() -> dict | None:
+    """Sidebar uploader -> ``{"key", "name", "image" (uint8 32x32), "preview", "notes"}``, or None with a message."""
     up = st.sidebar.file_uploader("Your image (PNG, JPEG, WebP)", type=["png", "jpg", "jpeg", "webp", "gif", "bmp"])
     if up is None:
         st.session_state.pop("_upload", None)
@@ -85,7 +86,7 @@ def _pick_upload() -> tuple[str, np.ndarray, None] | None:
         preview.thumbnail((320, 320))
         cached = {"key": key, "name": up.name, "image": to_uint8_32(pil), "preview": preview, "notes": notes}
         st.session_state["_upload"] = cached
-    return key, cached["image"], None
+    return cached
 
 
 def render() -> None:
@@ -100,17 +101,17 @@ def render() -> None:
 
     sources = ["Test split", "Upload"] if split is not None else ["Upload"]
     source = st.sidebar.radio("Image source", sources, horizontal=True, key="source")
+    up = None
     if source == "Test split":
         idx, image, label = _pick_test_image(split)
         key, url_img = f"test-{idx}", idx
         caption = f"test image {idx} · {split.filenames[idx]} · ground truth **{label}**"
     else:
-        got = _pick_upload()
-        if got is None:
+        up = _pick_upload()
+        if up is None:
             st.stop()
-        key, image, label = got
+        key, image = up["key"], up["image"]
         url_img = "upload"
-        up = st.session_state["_upload"]
         caption = f"your upload **{common.md_escape(up['name'])}** ({'; '.join(up['notes'])}); ground truth unknown"
 
     block = st.sidebar.radio("Block", common.BLOCKS, horizontal=True, key="block")
@@ -135,7 +136,6 @@ def render() -> None:
     classes = list(roles and models[roles[0]].meta.get("classes") or CIFAR10_CLASSES)
     left, right = st.columns([1, 3])
     with left:
-        up = st.session_state.get("_upload") if url_img == "upload" else None
         if up:
             st.image(up["preview"], caption="as uploaded", width=160)
         st.image(np.kron(image, np.ones((6, 6, 1), np.uint8)), caption="32x32 model input", width=160)
