@@ -51,3 +51,25 @@ def test_resume_refuses_another_config(tmp_path, test_split):
     train(_cfg(epochs=1), small, tmp_path / "r", tmp_path / "r.pt", progress=False)
     with pytest.raises(ValueError, match="another config"):
         train(_cfg(epochs=1, lr=0.1), small, tmp_path / "r", tmp_path / "r2.pt", progress=False, resume=True)
+
+
+def test_sgd_epoch_counts_steps_sets_lr_and_calls_after_step():
+    from torch import nn
+
+    from vggexplorer.train import sgd_epoch
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    data_x, data_y = torch.randn(10, 1, 2, 2), torch.arange(10) % 3
+    lrs, calls = [], []
+
+    def after():
+        calls.append(opt.param_groups[0]["lr"])
+
+    batches = [np.arange(0, 4), np.arange(4, 8), np.arange(8, 10)]
+    ep = sgd_epoch(model, opt, batches, lambda b: (data_x[b], data_y[b]), lambda i: lrs.append(i) or 0.1 * i,
+                   step=5, precision="fp32", crit=nn.CrossEntropyLoss(), desc=None, after_step=after)
+    assert lrs == [5, 6, 7] and calls == pytest.approx([0.5, 0.6, 0.7])
+    assert (ep.step, ep.seen) == (8, 10) and 0 <= ep.correct <= 10 and ep.loss_sum > 0
+    assert not model.training  # left in eval mode, ready for validation

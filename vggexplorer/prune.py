@@ -26,7 +26,8 @@ from .data import Split, augment, stratified_holdout, to_float
 from .evaluate import accuracy_report, predict_logits
 from .images import normalization
 from .model import CIFAR10_CLASSES, count_macs, count_nonzero_params, count_params, prunable_parameters
-from .runtime import autocast, hardware_summary, pick_device, pick_precision
+from .runtime import hardware_summary, pick_device, pick_precision
+from .train import sgd_epoch
 
 log = logging.getLogger("vggexplorer.prune")
 
@@ -195,36 +196,20 @@ def finetune(model: nn.Module, masks: Mapping[str, torch.Tensor], split: Split, 
     crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     for epoch in range(start, cfg.finetune_epochs):
         t0 = time.perf_counter()
-        model.train()
         perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
         batches = [perm[s:s + cfg.batch_size] for s in range(0, len(perm), cfg.batch_size)][:steps]
-        it = batches
-        if progress:
-            from tqdm import tqdm
 
-            it = tqdm(batches, desc=f"fine-tune {epoch + 1}/{cfg.finetune_epochs}", unit="batch", mininterval=5.0)
-        loss_sum, seen = 0.0, 0
-        for b in it:
-            lr = cfg.finetune_lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            for g in opt.param_groups:
-                g["lr"] = lr
-            x = augment(to_float(torch.from_numpy(split.images[b]), mean, std), gen, pad=4)
-            x = x.to(device).contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(split.labels[b]).to(device)
-            with autocast(device, precision):
-                loss = crit(model(x).float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            apply_masks(model, masks)  # pruned weights stay exactly zero
-            step += 1
-            loss_sum += loss.item() * len(b)
-            seen += len(b)
-            if progress:
-                it.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{lr:.4f}")
-        model.eval()
+        def make_batch(b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+            x = augment(to_float(torch.from_numpy(split.images[b]), mean, std), gen, pad=4)  # [B, 3, 32, 32]
+            return x.to(device).contiguous(memory_format=torch.channels_last), torch.from_numpy(split.labels[b]).to(device)
+
+        ep = sgd_epoch(model, opt, batches, make_batch,
+                       lambda i: cfg.finetune_lr * 0.5 * (1 + math.cos(math.pi * i / total)), step, precision, crit,
+                       f"fine-tune {epoch + 1}/{cfg.finetune_epochs}" if progress else None,
+                       after_step=lambda: apply_masks(model, masks))  # pruned weights stay exactly zero
+        step = ep.step
         logits = predict_logits(model, split.images[val_idx], 500, precision, device, mean, std)
-        rec = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
+        rec = {"epoch": epoch + 1, "train_loss": ep.loss_sum / max(ep.seen, 1),
                "val_top1": accuracy_report(logits, split.labels[val_idx], CIFAR10_CLASSES)["top1"],
                "epoch_s": round(time.perf_counter() - t0, 1)}
         history.append(rec)

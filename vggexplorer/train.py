@@ -86,6 +86,57 @@ def train_step_batches(idx: np.ndarray, cfg: TrainConfig, gen: torch.Generator) 
     return [perm[s:s + cfg.batch_size] for s in range(0, len(perm), cfg.batch_size)]
 
 
+@dataclass
+class EpochStats:
+    """What one pass over the batches measured."""
+
+    step: int
+    loss_sum: float = 0.0
+    seen: int = 0
+    correct: int = 0
+
+
+def sgd_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: list[np.ndarray],
+              make_batch: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]], lr_at: Callable[[int], float],
+              step: int, precision: str, crit: nn.Module, desc: str | None,
+              after_step: Callable[[], None] | None = None) -> EpochStats:
+    """One epoch of SGD over index batches (shared by training and fine-tuning).
+
+    ``make_batch`` turns a batch of indices into device tensors ``(x [B, 3, H, W], y [B])``;
+    ``lr_at(step)`` is the schedule; ``after_step`` runs after every optimizer step (e.g. re-applying
+    pruning masks); ``desc`` shows a tqdm bar, None runs quietly.
+    """
+    stats = EpochStats(step)
+    it = batches
+    if desc is not None:
+        from tqdm import tqdm
+
+        it = tqdm(batches, desc=desc, unit="batch", mininterval=5.0)
+    device = next(model.parameters()).device
+    model.train()
+    for b in it:
+        lr = lr_at(stats.step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = make_batch(b)
+        with autocast(device, precision):
+            logits = model(x)
+            loss = crit(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if after_step:
+            after_step()
+        stats.step += 1
+        stats.loss_sum += loss.item() * len(b)
+        stats.seen += len(b)
+        stats.correct += int((logits.argmax(1) == y).sum())
+        if desc is not None:
+            it.set_postfix(loss=f"{stats.loss_sum / stats.seen:.3f}", lr=f"{lr:.4f}")
+    model.eval()
+    return stats
+
+
 def train(cfg: TrainConfig, train_split: Split, run_dir: Path, out: Path, resume: bool = False, progress: bool = True,
           on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train, checkpointing every epoch to ``run_dir/state.pt``; write the final model to ``out``.
@@ -128,45 +179,26 @@ def train(cfg: TrainConfig, train_split: Split, run_dir: Path, out: Path, resume
     crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
-        model.train()
         batches = train_step_batches(train_idx, cfg, gen)[:steps_per_epoch]
-        it = batches
-        if progress:
-            from tqdm import tqdm
 
-            it = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs} @{sizes[epoch]}px", unit="batch",
-                      mininterval=5.0)
-        loss_sum, seen, correct = 0.0, 0, 0
-        for b in it:
-            lr = triangular_lr(step, total_steps, cfg.lr, cfg.peak_frac)
-            for g in opt.param_groups:
-                g["lr"] = lr
+        def make_batch(b: np.ndarray, size: int = sizes[epoch]) -> tuple[torch.Tensor, torch.Tensor]:
             x = to_float(torch.from_numpy(train_split.images[b]), mean, std)  # [B, 3, 32, 32]
             x = augment(x, gen, pad=4, cutout=cfg.cutout)
-            if sizes[epoch] != x.shape[-1]:
-                x = F.interpolate(x, size=sizes[epoch], mode="bilinear", antialias=True, align_corners=False)
-            x = x.to(device).contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(train_split.labels[b]).to(device)
-            with autocast(device, precision):
-                logits = model(x)
-                loss = crit(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            loss_sum += loss.item() * len(b)
-            seen += len(b)
-            correct += int((logits.argmax(1) == y).sum())
-            if progress:
-                it.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{lr:.3f}")
-        model.eval()
+            if size != x.shape[-1]:
+                x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+            return x.to(device).contiguous(memory_format=torch.channels_last), \
+                torch.from_numpy(train_split.labels[b]).to(device)
+
+        ep = sgd_epoch(model, opt, batches, make_batch, lambda i: triangular_lr(i, total_steps, cfg.lr, cfg.peak_frac),
+                       step, precision, crit, f"epoch {epoch + 1}/{cfg.epochs} @{sizes[epoch]}px" if progress else None)
+        step = ep.step
         val_logits = predict_logits(model, train_split.images[val_idx], 500, precision, device, mean, std)
         val = accuracy_report(val_logits, train_split.labels[val_idx], CIFAR10_CLASSES)["top1"]
         dt = time.perf_counter() - t0
         wall += dt
-        rec = {"epoch": epoch + 1, "resolution": sizes[epoch], "train_loss": loss_sum / max(seen, 1),
-               "train_acc": correct / max(seen, 1), "val_top1": val, "epoch_s": round(dt, 1),
-               "images_per_s": round(seen / dt, 1)}
+        rec = {"epoch": epoch + 1, "resolution": sizes[epoch], "train_loss": ep.loss_sum / max(ep.seen, 1),
+               "train_acc": ep.correct / max(ep.seen, 1), "val_top1": val, "epoch_s": round(dt, 1),
+               "images_per_s": round(ep.seen / dt, 1)}
         history.append(rec)
         log.info(json.dumps(rec))
         torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
