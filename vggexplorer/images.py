@@ -132,34 +132,34 @@ def read_upload(data: bytes, name: str = "upload") -> tuple[Image.Image, list[st
             notes.append(f"turned upright by its EXIF orientation ({orientation})")
     except Exception:  # a broken EXIF block should not lose the image
         notes.append("EXIF orientation unreadable: used as stored")
-    notes += _mode_notes(im.mode)
-    return to_rgb(im), notes
+    rgb, how = to_rgb(im)
+    return rgb, notes + how
 
 
-def _mode_notes(mode: str) -> list[str]:
-    """What :func:`to_rgb` does to an image of this mode, in words."""
-    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        return ["high bit depth: stretched to 0..255, shown as gray"]
-    if mode in ("RGBA", "LA", "PA") or mode == "P":
-        return ["transparent areas put on white" if mode != "P" else "palette colours expanded"]
-    if mode == "CMYK":
-        return ["CMYK converted to RGB"]
-    if mode in ("L", "1"):
-        return ["grayscale: copied to the three channels"]
-    return []
+HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I", "F")
 
 
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Any PIL mode -> RGB: alpha composited on white, 16-bit and float scaled, CMYK/palette/LA converted."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+def to_rgb(im: Image.Image) -> tuple[Image.Image, list[str]]:
+    """Any PIL mode -> (RGB image, what was done in words): alpha composited on white, 16-bit and float
+    stretched to 0..255, CMYK/palette/grayscale converted; an RGB image comes back with no notes."""
+    how: list[str] = []
+    if im.mode in HIGH_DEPTH:
         arr = np.asarray(im, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
         arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
         im = Image.fromarray(arr.astype(np.uint8), "L")
-    if im.mode == "P":
+        how.append("high bit depth: stretched to 0..255, shown as gray")
+    elif im.mode == "P":
         im = im.convert("RGBA")
+        how.append("palette colours expanded")
+    elif im.mode in ("RGBA", "LA", "PA"):
+        how.append("transparent areas put on white")
+    elif im.mode == "CMYK":
+        how.append("CMYK converted to RGB")
+    elif im.mode in ("L", "1"):
+        how.append("grayscale: copied to the three channels")
     if im.mode in ("RGBA", "LA", "PA"):
         rgba = im.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(bg, rgba)
-    return im.convert("RGB")
+    return im.convert("RGB"), how
