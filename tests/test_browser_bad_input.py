@@ -59,21 +59,25 @@ def _gradient(w: int, h: int) -> Image.Image:
     return Image.fromarray(np.broadcast_to((x + y) / 2, (h, w, 3)).astype(np.uint8))
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png(w: int, h: int, idat: bytes) -> bytes:
+    """A PNG from raw chunks: whatever the header declares, whatever the data holds."""
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
+            + _png_chunk(b"IEND", b""))
+
+
 def _header_only_png(w: int, h: int) -> bytes:
     """A 60-byte PNG whose header declares w x h pixels: a decompression bomb's calling card."""
-    def chunk(t: bytes, d: bytes) -> bytes:
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+    return _png(w, h, zlib.compress(b"\x00" * 10))
 
 
 def _zip_bomb_png() -> bytes:
     """A real PNG of 6500 x 6500 black pixels (42 MP, over the limit) that compresses to about 100 KB."""
-    raw = zlib.compress(b"".join(b"\x00" + b"\x00" * 6500 * 3 for _ in range(6500)), 9)
-    def chunk(t: bytes, d: bytes) -> bytes:
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 6500, 6500, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    return _png(6500, 6500, zlib.compress(b"".join(b"\x00" + b"\x00" * 6500 * 3 for _ in range(6500)), 9))
 
 
 def _gif() -> bytes:
