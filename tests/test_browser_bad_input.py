@@ -76,7 +76,7 @@ def _header_only_png(w: int, h: int) -> bytes:
 
 
 def _zip_bomb_png() -> bytes:
-    """A real PNG of 6500 x 6500 black pixels (42 MP, over the limit) that compresses to about 100 KB."""
+    """A real PNG of 6500 x 6500 black pixels (42 MP, over the limit) that compresses to about 120 KB."""
     return _png(6500, 6500, zlib.compress(b"".join(b"\x00" + b"\x00" * 6500 * 3 for _ in range(6500)), 9))
 
 
