@@ -76,6 +76,8 @@ def test_refuses_non_checkpoint_files(tmp_path):
         load_model(p)
     with pytest.raises(CheckpointError, match="not found"):
         load_model(tmp_path / "nope.pt")
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_model(tmp_path)
 
 
 def test_sparse_packing_roundtrip_is_exact():

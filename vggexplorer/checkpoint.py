@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -119,22 +120,22 @@ def read_checkpoint(source: str | Path | Any, max_bytes: int = MAX_CHECKPOINT_BY
         p = Path(source)
         if not p.exists():
             raise CheckpointError(f"Checkpoint not found: {p}.")
+        if not p.is_file():
+            raise CheckpointError(f"{p} is a directory, not a checkpoint file.")
         size = p.stat().st_size
+        with open(p, "rb") as f:
+            head = f.read(8)
     else:
         source.seek(0, 2)
         size = source.tell()
+        source.seek(0)
+        head = source.read(8)
         source.seek(0)
     if size > max_bytes:
         raise CheckpointError(f"{name} is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit: "
                               "this VGG is 35 MB in fp32, so this file is not one of its checkpoints.")
     if size == 0:
         raise CheckpointError(f"{name} is empty.")
-    if isinstance(source, (str, Path)):
-        with open(source, "rb") as f:
-            head = f.read(8)
-    else:
-        head = source.read(8)
-        source.seek(0)
     # torch.save writes a zip archive (legacy files: a pickle, protocol byte 0x80); anything else would
     # only get a cryptic unpickler error such as "KeyError: 101"
     if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
@@ -143,8 +144,6 @@ def read_checkpoint(source: str | Path | Any, max_bytes: int = MAX_CHECKPOINT_BY
     try:
         obj = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        import re
-
         refused = re.search(r"GLOBAL ([\w.]+)", str(e))  # the import the safe unpickler would not run
         if refused is None:  # no refused import: the pickle stream itself is broken
             detail = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.startswith((
