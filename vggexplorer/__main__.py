@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prune", help="sensitivity scan, fine-grained magnitude pruning, masked fine-tuning")
     _add_data_args(p)
-    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/dense.pt"))
+    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/dense.pt"),
+                   help="dense, or a pruned rung to prune further with nested masks (default checkpoints/dense.pt)")
     p.add_argument("--target-sparsity", type=float, default=0.55,
                    help="fraction of all conv and linear weights set to zero (default 0.55)")
     p.add_argument("--run-dir", type=Path, default=Path("runs/pruned"))
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--max-steps-per-epoch", type=int, default=None)
+    p.add_argument("--max-layer-sparsity", type=float, default=0.95,
+                   help="no layer is pruned beyond this (default 0.95; the 95%% rung needs 0.99)")
+    p.add_argument("--distill-from", type=Path, default=None,
+                   help="teacher checkpoint for a soft-target loss during fine-tuning (e.g. checkpoints/dense.pt)")
+    p.add_argument("--distill-weight", type=float, default=0.0, help="weight of the soft-target loss (default 0: off)")
+    p.add_argument("--distill-temperature", type=float, default=4.0)
 
     p = sub.add_parser("evaluate", help="top-1 of a checkpoint on the CIFAR-10 test split")
     p.add_argument("--checkpoint", type=Path, required=True)

@@ -17,6 +17,8 @@ A bare course-lab state_dict (keys like ``backbone.conv0.weight``, plain or unde
 
 from __future__ import annotations
 
+from .errors import VGGExplorerError
+
 import json
 import math
 import pickle
@@ -34,7 +36,7 @@ VERSION = 1
 MAX_CHECKPOINT_BYTES = 200 * 1024 * 1024  # a VGG of this size is 35 MB in fp32
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(VGGExplorerError, RuntimeError):
     """A checkpoint cannot be used; the message names the problem and the fix."""
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from .checkpoint import CheckpointError, load_model, read_checkpoint
 from .data import DataError, load_split, save_bundled_test
 
-UserError = (CheckpointError, DataError, ValueError, FileNotFoundError)
+from .errors import ConfigError, VGGExplorerError
+
+UserError = (VGGExplorerError, FileNotFoundError)
 
 
 def _file_log(run_dir: Path, name: str) -> None:
@@ -61,7 +63,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
                       finetune_lr=args.finetune_lr,
                       scan_sparsities=[float(s) for s in args.scan_sparsities.split(",")],
                       scan_images=args.scan_images, batch_size=args.batch_size, seed=args.seed,
-                      precision=args.precision, max_steps_per_epoch=args.max_steps_per_epoch)
+                      precision=args.precision, max_steps_per_epoch=args.max_steps_per_epoch,
+                      max_layer_sparsity=args.max_layer_sparsity,
+                      distill_from=str(args.distill_from) if args.distill_from else None,
+                      distill_weight=args.distill_weight, distill_temperature=args.distill_temperature)
     _file_log(args.run_dir, "prune.log")
     cache = args.run_dir / "cache" if args.data_dir else None
     train_split = load_split("train", args.data_dir, args.download_root, cache_dir=cache)
@@ -128,7 +133,7 @@ def _roles(paths: list[Path] | None) -> dict[str, Path]:
 
     paths = paths or [REPO_ROOT / "checkpoints" / "dense.pt", REPO_ROOT / "checkpoints" / "pruned.pt"]
     if len(paths) > 2:
-        raise ValueError("give one or two --checkpoint (dense first, then pruned)")
+        raise ConfigError("give one or two --checkpoint (dense first, then pruned)")
     return dict(zip(["dense", "pruned"] if len(paths) == 2 else ["model"], paths))
 
 
@@ -150,7 +155,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     split = load_split("test", args.data_dir, args.download_root)
     if not 0 <= args.image < len(split):
-        raise ValueError(f"--image must be in 0..{len(split) - 1}, got {args.image}")
+        raise ConfigError(f"--image must be in 0..{len(split) - 1}, got {args.image}")
     caps, parts = {}, []
     for role, path in _roles(args.checkpoint).items():
         model = load_model(path)

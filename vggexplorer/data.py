@@ -7,6 +7,8 @@ and augmentation runs on whole batches of tensors.
 
 from __future__ import annotations
 
+from .errors import VGGExplorerError
+
 import io
 import os
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ class Split:
         return Split(self.images[idx], self.labels[idx], [self.filenames[i] for i in idx], self.classes)
 
 
-class DataError(RuntimeError):
+class DataError(VGGExplorerError, RuntimeError):
     """A data source is missing or malformed; the message says how to fix it."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .errors import VGGExplorerError
+
 from typing import Any, Sequence, Union
 
 import numpy as np
@@ -73,7 +75,7 @@ MAX_UPLOAD_PIXELS = 40_000_000  # about 6300 x 6300: beyond this a "photo" is a 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
-class ImageError(ValueError):
+class ImageError(VGGExplorerError, ValueError):
     """An uploaded file cannot be used as an image; the message says why, for the user."""
 
 

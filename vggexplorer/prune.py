@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import ConfigError
 from .checkpoint import load_model, save_checkpoint
 from .data import Split, augment, stratified_holdout, to_float
 from .evaluate import accuracy_report, predict_logits
@@ -73,25 +74,31 @@ def layer_sparsity(model: nn.Module) -> dict[str, float]:
 
 def overall_sparsity(model: nn.Module) -> float:
     """Fraction of all conv and linear weights that are exactly zero."""
-    ps = prunable_parameters(model).values()
-    return sum(int((p == 0).sum()) for p in ps) / sum(p.numel() for p in ps)
+    return overall_sparsity_of(prunable_parameters(model))
 
 
 def sensitivity_scan(model: nn.Module, eval_fn: Callable[[nn.Module], float], sparsities: list[float],
                      on_layer: Callable[[str, list[float]], None] | None = None,
-                     done: Mapping[str, list[float]] | None = None) -> dict[str, list[float]]:
+                     done: Mapping[str, list[float]] | None = None,
+                     base_acc: float | None = None) -> dict[str, list[float]]:
     """Accuracy against sparsity for each layer alone; the layer is restored after each point.
 
-    ``done`` holds curves from an interrupted scan, which are kept rather than recomputed.
+    ``done`` holds curves from an interrupted scan, which are kept rather than recomputed. On an
+    already-pruned model, a point at or below a layer's current sparsity leaves its mask unchanged
+    (the existing zeros are the smallest magnitudes), so it scores ``base_acc`` without a pass.
     """
     curves: dict[str, list[float]] = dict(done or {})
     for name, p in prunable_parameters(model).items():
         if name in curves:
             continue
         original = p.detach().clone()
+        current = float((original == 0).sum()) / original.numel()
         accs = []
         try:
             for s in sparsities:
+                if base_acc is not None and round(original.numel() * s) <= round(original.numel() * current):
+                    accs.append(base_acc)
+                    continue
                 mask, _ = magnitude_mask(original, s)
                 with torch.no_grad():
                     p.copy_(original * mask)
@@ -106,8 +113,12 @@ def sensitivity_scan(model: nn.Module, eval_fn: Callable[[nn.Module], float], sp
 
 
 def choose_sparsities(curves: Mapping[str, list[float]], scan_sparsities: list[float], sizes: Mapping[str, int],
-                      base_acc: float, target: float, max_sparsity: float = 0.95) -> tuple[dict[str, float], float]:
+                      base_acc: float, target: float, max_sparsity: float = 0.95,
+                      floor: Mapping[str, float] | None = None) -> tuple[dict[str, float], float]:
     """Per-layer sparsities reaching ``target`` overall with the smallest tolerated accuracy drop.
+
+    ``floor`` holds each layer's current sparsity when pruning an already-pruned model: a layer
+    never goes below it (its zeros stay zero: the masks are nested).
 
     Each layer gets the largest sparsity (0.01 grid) whose scanned accuracy, linearly
     interpolated and made monotone, stays within ``delta`` of the unpruned accuracy; ``delta``
@@ -134,6 +145,8 @@ def choose_sparsities(curves: Mapping[str, list[float]], scan_sparsities: list[f
         for name, env in envelopes.items():
             ok = np.flatnonzero(env >= base_acc - delta)
             out[name] = float(grid[ok[-1]]) if len(ok) else 0.0
+            if floor:
+                out[name] = max(out[name], float(floor.get(name, 0.0)))
         return out
 
     def overall(sp: Mapping[str, float]) -> float:
@@ -141,7 +154,7 @@ def choose_sparsities(curves: Mapping[str, list[float]], scan_sparsities: list[f
 
     lo, hi = 0.0, 1.0
     if overall(pick(hi)) < target:
-        raise ValueError(f"target sparsity {target} is out of reach with per-layer sparsity at most {max_sparsity}")
+        raise ConfigError(f"target sparsity {target} is out of reach with per-layer sparsity at most {max_sparsity}")
     for _ in range(50):
         mid = (lo + hi) / 2
         if overall(pick(mid)) >= target:
@@ -169,12 +182,31 @@ class PruneConfig:
     precision: str = "auto"
     device: str = "auto"
     max_steps_per_epoch: int | None = None
+    max_layer_sparsity: float = 0.95
+    # Distillation from a teacher (the dense model) during fine-tuning: the loss is
+    # (1 - w) * CE(labels) + w * T^2 * KL(softmax(teacher / T) || softmax(student / T)); w = 0 turns it off.
+    distill_from: str | None = None
+    distill_weight: float = 0.0
+    distill_temperature: float = 4.0
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, weight: float,
+                      temperature: float, crit: nn.Module) -> torch.Tensor:
+    """Hinton et al.'s soft-target loss mixed with the hard-label loss ``crit``; logits ``[B, C]``."""
+    t = temperature
+    soft = nn.functional.kl_div(nn.functional.log_softmax(student / t, 1), nn.functional.log_softmax(teacher / t, 1),
+                                reduction="batchmean", log_target=True) * t * t
+    return (1 - weight) * crit(student, labels) + weight * soft
 
 
 def finetune(model: nn.Module, masks: Mapping[str, torch.Tensor], split: Split, train_idx: np.ndarray,
-             val_idx: np.ndarray, cfg: PruneConfig, run_dir: Path, resume: bool, progress: bool = True
-             ) -> list[dict[str, Any]]:
-    """SGD with a cosine schedule; masks re-applied after every step; state saved every epoch."""
+             val_idx: np.ndarray, cfg: PruneConfig, run_dir: Path, resume: bool, progress: bool = True,
+             teacher: nn.Module | None = None) -> list[dict[str, Any]]:
+    """SGD with a cosine schedule; masks re-applied after every step; state saved every epoch.
+
+    With a ``teacher`` (in eval mode, never updated) and ``cfg.distill_weight > 0`` the loss is
+    :func:`distillation_loss` against the teacher's logits on the same augmented batch.
+    """
     device = next(model.parameters()).device
     precision = pick_precision(device, cfg.precision)
     mean, std = normalization(model)
@@ -189,11 +221,20 @@ def finetune(model: nn.Module, masks: Mapping[str, torch.Tensor], split: Split, 
     state_path = run_dir / "finetune_state.pt"
     if resume and state_path.exists():
         st = torch.load(state_path, map_location=device, weights_only=True)
+        if st.get("config") != json.loads(json.dumps(asdict(cfg))):
+            raise ConfigError(f"{state_path} was written with another config; start a new --run-dir or pass the "
+                             f"same options. Saved: {st.get('config')}")
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         gen.set_state(st["generator"])
         start, step, history = st["epoch"], st["step"], st["history"]
     crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    loss_fn = None
+    if teacher is not None and cfg.distill_weight > 0:
+        def loss_fn(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                t_logits = teacher(x).float()  # [B, 10], under the caller's autocast
+            return distillation_loss(logits, t_logits, y, cfg.distill_weight, cfg.distill_temperature, crit)
     for epoch in range(start, cfg.finetune_epochs):
         t0 = time.perf_counter()
         perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
@@ -206,7 +247,8 @@ def finetune(model: nn.Module, masks: Mapping[str, torch.Tensor], split: Split, 
         ep = sgd_epoch(model, opt, batches, make_batch,
                        lambda i: cfg.finetune_lr * 0.5 * (1 + math.cos(math.pi * i / total)), step, precision, crit,
                        f"fine-tune {epoch + 1}/{cfg.finetune_epochs}" if progress else None,
-                       after_step=lambda: apply_masks(model, masks))  # pruned weights stay exactly zero
+                       after_step=lambda: apply_masks(model, masks),  # pruned weights stay exactly zero
+                       loss_fn=loss_fn)
         step = ep.step
         logits = predict_logits(model, split.images[val_idx], 500, precision, device, mean, std)
         rec = {"epoch": epoch + 1, "train_loss": ep.loss_sum / max(ep.seen, 1),
@@ -214,29 +256,47 @@ def finetune(model: nn.Module, masks: Mapping[str, torch.Tensor], split: Split, 
                "epoch_s": round(time.perf_counter() - t0, 1)}
         history.append(rec)
         log.info(json.dumps(rec))
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+        torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
                     "epoch": epoch + 1, "step": step, "history": history}, run_dir / "finetune_state.pt.tmp")
         (run_dir / "finetune_state.pt.tmp").replace(state_path)
     return history
 
 
-def prune_pipeline(cfg: PruneConfig, dense_path: Path, split: Split, run_dir: Path, out: Path,
+def nested(parent: Mapping[str, torch.Tensor], child: Mapping[str, torch.Tensor]) -> list[str]:
+    """Names of the weights where a zero of ``parent`` is non-zero in ``child`` (empty: nested masks)."""
+    return [n for n, w in parent.items() if bool(((w == 0) & (child[n] != 0)).any())]
+
+
+def prune_pipeline(cfg: PruneConfig, source_path: Path, split: Split, run_dir: Path, out: Path,
                    resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Scan, choose per-layer sparsities for the target, prune, fine-tune, save ``out``."""
+    """Scan, choose per-layer sparsities for the target, prune, fine-tune, save ``out``.
+
+    ``source_path`` is the dense checkpoint or a pruned one (the rung below on the ladder). From a
+    pruned source every layer keeps at least its current zeros, so the masks are nested: a weight
+    that is zero at one rung stays zero at every higher rung.
+    """
+    from .scan import file_sha256
+
     run_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     precision = pick_precision(device, cfg.precision)
-    model = load_model(dense_path)
-    dense_meta = dict(model.meta)
-    recipe = dense_meta.get("recipe", {})
+    model = load_model(source_path)
+    source_meta = dict(model.meta)
+    from_pruned = source_meta.get("role") == "pruned"
+    # The dense model's recipe decides the hold-out slice, whichever rung we start from.
+    recipe = source_meta.get("recipe", {})
+    dense_recipe = recipe.get("dense_recipe", recipe) if from_pruned else recipe
+    dense_path = recipe.get("dense_checkpoint", str(source_path)) if from_pruned else str(source_path)
+    parent_weights = {n: p.detach().clone() for n, p in prunable_parameters(model).items()}
+    floor = layer_sparsity(model) if from_pruned else {}
     # The same hold-out slice the dense run selected on (same seed and size), so it was never trained on.
-    train_idx, val_idx = stratified_holdout(split.labels, recipe.get("holdout", cfg.holdout),
-                                            recipe.get("seed", cfg.seed))
+    train_idx, val_idx = stratified_holdout(split.labels, dense_recipe.get("holdout", cfg.holdout),
+                                            dense_recipe.get("seed", cfg.seed))
     scan_idx = val_idx[np.random.default_rng(cfg.seed).permutation(len(val_idx))[: cfg.scan_images]]
     model = model.to(device).to(memory_format=torch.channels_last)
-    model.meta = dense_meta
+    model.meta = source_meta
     mean, std = normalization(model)
 
     def val_acc(m: nn.Module) -> float:
@@ -245,8 +305,8 @@ def prune_pipeline(cfg: PruneConfig, dense_path: Path, split: Split, run_dir: Pa
 
     scan_path = run_dir / "scan.json"
     scan = json.loads(scan_path.read_text()) if resume and scan_path.exists() else {}
-    if scan.get("sparsities") != cfg.scan_sparsities:
-        scan = {"sparsities": cfg.scan_sparsities, "curves": {}}
+    if scan.get("sparsities") != cfg.scan_sparsities or scan.get("images") != len(scan_idx):
+        scan = {"sparsities": cfg.scan_sparsities, "images": int(len(scan_idx)), "curves": {}}
     if "base_val_top1" not in scan:
         scan["base_val_top1"] = val_acc(model)
 
@@ -256,32 +316,44 @@ def prune_pipeline(cfg: PruneConfig, dense_path: Path, split: Split, run_dir: Pa
         log.info("scan %s: %s", name, " ".join(f"{a:.4f}" for a in accs))
 
     t0 = time.perf_counter()
-    sensitivity_scan(model, val_acc, cfg.scan_sparsities, on_layer=save_scan, done=scan["curves"])
+    sensitivity_scan(model, val_acc, cfg.scan_sparsities, on_layer=save_scan, done=scan["curves"],
+                     base_acc=scan["base_val_top1"])
     scan_s = time.perf_counter() - t0
     sizes = {n: p.numel() for n, p in prunable_parameters(model).items()}
     chosen, delta = choose_sparsities(scan["curves"], cfg.scan_sparsities, sizes, scan["base_val_top1"],
-                                      cfg.target_sparsity)
+                                      cfg.target_sparsity, cfg.max_layer_sparsity, floor)
     log.info("chosen sparsities (tolerated drop %.4f): %s", delta, json.dumps(chosen))
     masks, thresholds = prune_model(model, chosen)
     model.eval()
     acc_before_ft = val_acc(model)
     log.info("overall sparsity %.4f, val top-1 before fine-tuning %.4f", overall_sparsity(model), acc_before_ft)
-    history = finetune(model, masks, split, train_idx, val_idx, cfg, run_dir, resume, progress)
+    teacher = None
+    if cfg.distill_from and cfg.distill_weight > 0:
+        teacher = load_model(cfg.distill_from).to(device).to(memory_format=torch.channels_last).eval()
+        teacher.requires_grad_(False)
+    history = finetune(model, masks, split, train_idx, val_idx, cfg, run_dir, resume, progress, teacher)
     model = model.to("cpu").to(memory_format=torch.contiguous_format).eval()
+    broken = nested(parent_weights, dict(prunable_parameters(model)))
+    if broken:  # cannot happen while masks are re-applied after every step; never ship it if it does
+        raise RuntimeError(f"masks are not nested over {source_path}: {broken}")
     achieved = layer_sparsity(model)
     meta = {
         "role": "pruned",
-        "normalization": dense_meta.get("normalization"),
-        "classes": dense_meta.get("classes", list(CIFAR10_CLASSES)),
+        "normalization": source_meta.get("normalization"),
+        "classes": source_meta.get("classes", list(CIFAR10_CLASSES)),
         "recipe": {"command": "prune", **asdict(cfg), "precision_used": precision,
-                   "dense_checkpoint": str(dense_path), "dense_recipe": recipe},
+                   "source_checkpoint": str(source_path), "source_sha256": file_sha256(source_path),
+                   "source_overall_sparsity": overall_sparsity_of(parent_weights),
+                   "dense_checkpoint": dense_path, "dense_recipe": dense_recipe},
         "pruning": {
-            "method": "fine-grained magnitude pruning, per-layer threshold",
+            "method": "fine-grained magnitude pruning, per-layer threshold"
+                      + (", nested on the source's masks" if from_pruned else ""),
             "rule": "mask = |w| > threshold (threshold = k-th smallest |w|, k = round(numel * sparsity)); "
                     "after fine-tuning with masks re-applied, mask == (weight != 0)",
             "target_sparsity": cfg.target_sparsity,
             "overall_sparsity": overall_sparsity(model),
             "sparsity_per_layer": achieved,
+            "source_sparsity_per_layer": floor,
             "chosen_sparsity_per_layer": chosen,
             "thresholds": thresholds,
             "tolerated_val_drop": delta,
@@ -292,9 +364,15 @@ def prune_pipeline(cfg: PruneConfig, dense_path: Path, split: Split, run_dir: Pa
         "wall_time_s": round(time.perf_counter() - t_start, 1),
         "history": history,
         "metrics": {"val_top1": history[-1]["val_top1"] if history else acc_before_ft,
-                    "dense_val_top1": dense_meta.get("metrics", {}).get("val_top1"),
+                    "dense_val_top1": (source_meta.get("metrics", {}).get("dense_val_top1") if from_pruned
+                                       else source_meta.get("metrics", {}).get("val_top1")),
                     "params": count_params(model), "nonzero_params": count_nonzero_params(model),
                     "macs": count_macs(model)},
     }
     save_checkpoint(out, model, meta, half=True, sparse=True)
     return meta
+
+
+def overall_sparsity_of(weights: Mapping[str, torch.Tensor]) -> float:
+    """Fraction of exactly-zero entries over a set of weight tensors."""
+    return sum(int((w == 0).sum()) for w in weights.values()) / sum(w.numel() for w in weights.values())

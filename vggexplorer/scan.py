@@ -1,18 +1,24 @@
-"""Dataset scan: per-channel statistics of every block over the test split, for one or two models.
+"""Dataset scan: per-channel statistics of every block over the test split, for dense and every rung.
 
 Per model and channel: mean activation (the map's spatial mean, averaged over images), the
-fraction of images on which the channel fires (> 0 somewhere), its maximum, and the ``k`` test
-images with the highest spatial-mean activation. For the dense/pruned pair, each channel's
-similarity over the test images: the Pearson correlation, across images, of its spatial-mean
-activation in the two models ("does the channel still respond to the same images?"; the
-per-image spatial cosine is computed live in the app for the current image).
+fraction of images on which the channel fires (> 0 somewhere), its *density* (the fraction of all
+positions of all images where it is > 0), its maximum, the ``k`` test images with the highest
+spatial-mean activation, and its filter's weight sparsity. Per model and image: the class
+probabilities and the top-1 prediction.
 
-Stats are reduced inside the hooks, batch by batch, from the ``[B, C]`` spatial means and peaks,
-so no activation tensor is kept beyond its own hook call and the scan runs close to the speed of
-bare inference.
+Per pair of models (dense against each rung, and each rung against the next): linear CKA of every
+block over the test split (minibatch estimator, :mod:`vggexplorer.stats`); for dense against a
+rung also each channel's Pearson correlation, across images, of its spatial-mean activation ("does
+the channel still respond to the same images?").
+
+Stats are reduced inside the hooks, batch by batch (spatial means, peaks, non-zero counts and a
+Gram matrix per minibatch), so no activation tensor is kept beyond its own hook call and the scan
+runs close to the speed of bare inference.
 """
 
 from __future__ import annotations
+
+from .errors import VGGExplorerError
 
 import hashlib
 import json
@@ -27,16 +33,17 @@ import torch
 from torch import nn
 
 from .activations import _check_eval, block_hooks, relu_modules
+from .analysis import filter_sparsity
 from .data import Split, not_npz, to_float
 from .images import normalization
+from .ladder import SCAN_CMD, scan_path
+from .stats import MinibatchCKA, gram
 
-SCAN_FILE = Path(__file__).resolve().parent.parent / "checkpoints" / "scan.npz"
-SCAN_CMD = ("python -m vggexplorer scan --checkpoint checkpoints/dense.pt --checkpoint checkpoints/pruned.pt "
-            "--out checkpoints/scan.npz")
-STATS = ("mean", "fire_fraction", "max", "topk_index", "topk_value")
+SCAN_VERSION = 2
+STATS = ("mean", "fire_fraction", "density", "max", "topk_index", "topk_value", "filter_sparsity")
 
 
-class ScanError(RuntimeError):
+class ScanError(VGGExplorerError, RuntimeError):
     """A scan file is missing, damaged or stale; the message gives the command that rebuilds it."""
 
 
@@ -69,6 +76,8 @@ class _BlockStats:
         self.k = k
         self.sum = torch.zeros(channels, dtype=torch.float64)
         self.fires = torch.zeros(channels, dtype=torch.int64)
+        self.nonzero = torch.zeros(channels, dtype=torch.int64)
+        self.positions = 0
         self.max = torch.zeros(channels)
         self.top_val = torch.full((channels, k), -1.0)
         self.top_idx = torch.full((channels, k), -1, dtype=torch.int64)
@@ -81,6 +90,8 @@ class _BlockStats:
         peak = out.amax((2, 3))  # [B, C]: one pass gives both "fires" and the maximum
         self.sum += means.sum(0).double()
         self.fires += (peak > 0).sum(0)
+        self.nonzero += torch.count_nonzero(out, dim=(0, 2, 3))  # post-ReLU: non-zero means > 0
+        self.positions += out.shape[0] * out.shape[2] * out.shape[3]
         self.max = torch.maximum(self.max, peak.amax(0))
         idx = torch.arange(offset, offset + out.shape[0]).expand(out.shape[1], -1)  # [C, B]
         vals = torch.cat([self.top_val, means.t()], 1)
@@ -95,85 +106,141 @@ class _BlockStats:
         return {
             "mean": (self.sum / max(self.n, 1)).float().numpy(),
             "fire_fraction": (self.fires.double() / max(self.n, 1)).float().numpy(),
+            "density": (self.nonzero.double() / max(self.positions, 1)).float().numpy(),
             "max": self.max.numpy(),
             "topk_index": self.top_idx.numpy().astype(np.int32),
             "topk_value": self.top_val.numpy(),
         }
 
 
+PairKey = str  # "dense~p75"
+
+
+def pair_key(a: str, b: str) -> PairKey:
+    return f"{a}~{b}"
+
+
 @dataclass
 class ScanResult:
-    """Per-model, per-block channel statistics, plus the pair's similarity."""
+    """Per-model, per-block channel statistics; per-model predictions; per-pair similarity."""
 
     models: dict[str, dict[str, dict[str, np.ndarray]]]  # role -> block -> stat -> [C] or [C, k]
-    pair: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # block -> {"correlation": [C]}
-    meta: dict[str, Any] = field(default_factory=dict)
+    pair: dict[PairKey, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)  # -> block -> {"correlation": [C]}
+    predictions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # role -> {"pred": [N], "probs": [N, 10]}
+    labels: np.ndarray | None = None  # [N]
+    meta: dict[str, Any] = field(default_factory=dict)  # also "cka": {pair: {block: float}}, "compare": {...}
 
     def stat(self, role: str, block: str, name: str) -> np.ndarray:
         return self.models[role][block][name]
 
+    @property
+    def roles(self) -> list[str]:
+        return list(self.models)
+
+    @property
+    def blocks(self) -> list[str]:
+        return list(self.meta.get("blocks", []))
+
+    def cka(self, a: str, b: str) -> dict[str, float]:
+        return self.meta["cka"][pair_key(a, b)]
+
+
+def default_pairs(roles: list[str]) -> list[tuple[str, str]]:
+    """The first role (dense) against each other one, then each rung against the next."""
+    return [(roles[0], r) for r in roles[1:]] + [(roles[i], roles[i + 1]) for i in range(1, len(roles) - 1)]
+
 
 @torch.no_grad()
 def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int = 250, k: int = 9,
-                progress: bool = True, stop_after: int | None = None) -> ScanResult:
-    """Scan ``split`` with each model (e.g. ``{"dense": m1, "pruned": m2}``) in fp32.
+                progress: bool = True, stop_after: int | None = None, cka_batch: int = 125,
+                pairs: list[tuple[str, str]] | None = None) -> ScanResult:
+    """Scan ``split`` with each model (dense first, e.g. ``{"dense": m0, "p55": m1, ...}``) in fp32.
 
-    With two models, also each channel's dense-vs-pruned similarity: the Pearson correlation,
-    over the images, of the channel's spatial-mean activation in the two models.
+    Each batch runs through every model; per-channel statistics and one Gram matrix per block and
+    minibatch of ``cka_batch`` images are reduced in the hooks; the pairs' CKA and correlations are
+    folded in once every model has seen the batch.
     """
     roles = list(models)
     for m in models.values():
         _check_eval(m)
+    pairs = default_pairs(roles) if pairs is None else pairs
+    ref = roles[0]
     n = len(split) if stop_after is None else min(stop_after, len(split))
     stats: dict[str, dict[str, _BlockStats]] = {r: {} for r in roles}
-    pair = len(roles) == 2
-    moments: dict[str, dict[str, torch.Tensor]] = {}  # block -> running sums for the correlation
+    moments: dict[tuple[str, str], dict[str, torch.Tensor]] = {}  # (pair, block) -> running sums
+    cka: dict[tuple[PairKey, str], MinibatchCKA] = {}
+    preds: dict[str, list[torch.Tensor]] = {r: [] for r in roles}
     starts = range(0, n, batch_size)
     if progress:
         from tqdm import tqdm
 
-        starts = tqdm(starts, desc="scanning", unit="batch", mininterval=2.0)
+        starts = tqdm(starts, desc=f"scanning {len(roles)} models", unit="batch", mininterval=2.0)
     for s in starts:
         u8 = torch.from_numpy(split.images[s:min(s + batch_size, n)])
-        first: dict[str, torch.Tensor] = {}  # block -> [B, C] spatial means of the first model
-        for r_i, role in enumerate(roles):
+        means: dict[str, dict[str, torch.Tensor]] = {r: {} for r in roles}  # role -> block -> [B, C]
+        grams: dict[str, dict[str, list[torch.Tensor]]] = {r: {} for r in roles}  # role -> block -> [[m, m]]
+        for role in roles:
             model = models[role]
             x = to_float(u8, *normalization(model))
 
-            def on_block(name: str, out: torch.Tensor, role=role, r_i=r_i, first=first, s=s) -> None:
+            def on_block(name: str, out: torch.Tensor, role: str = role, s: int = s) -> None:
                 st = stats[role].get(name)
                 if st is None:
                     st = stats[role][name] = _BlockStats(out.shape[1], k)
-                means = st.update(out, s)  # [B, C]
-                if pair and r_i == 0:
-                    first[name] = means
-                elif pair:
-                    a, b = first.pop(name).double(), means.double()
-                    m = moments.setdefault(name, {key: torch.zeros(a.shape[1], dtype=torch.float64)
-                                                  for key in ("a", "b", "aa", "bb", "ab")})
-                    m["a"] += a.sum(0); m["b"] += b.sum(0)
-                    m["aa"] += (a * a).sum(0); m["bb"] += (b * b).sum(0); m["ab"] += (a * b).sum(0)
+                means[role][name] = st.update(out, s)
+                grams[role][name] = [gram(out[c:c + cka_batch]) for c in range(0, out.shape[0], cka_batch)
+                                     if min(cka_batch, out.shape[0] - c) >= 4]
 
             with block_hooks(model, on_block):
-                model(x)
-    result = ScanResult({r: {b: st.result() for b, st in stats[r].items()} for r in roles})
-    if pair:
-        result.pair = {b: {"correlation": pearson_from_moments(m, n).numpy()} for b, m in moments.items()}
-    result.meta = {"n_images": n, "k": k, "precision": "fp32", "roles": roles,
-                   "blocks": list(relu_modules(models[roles[0]])),
-                   "topk_rank": "spatial mean of the channel's map", "fires": "max over positions > 0"}
+                logits = model(x).float()  # [B, 10]
+            preds[role].append(torch.softmax(logits, 1))
+        for a, b in pairs:
+            for name, ga in grams[a].items():
+                acc = cka.setdefault((pair_key(a, b), name), MinibatchCKA())
+                for kx, ky in zip(ga, grams[b][name]):
+                    acc.update(kx, ky)
+                if a == ref:
+                    xa, xb = means[a][name].double(), means[b][name].double()
+                    m = moments.setdefault((pair_key(a, b), name), {key: torch.zeros(xa.shape[1], dtype=torch.float64)
+                                                                    for key in ("a", "b", "aa", "bb", "ab")})
+                    m["a"] += xa.sum(0); m["b"] += xb.sum(0)
+                    m["aa"] += (xa * xa).sum(0); m["bb"] += (xb * xb).sum(0); m["ab"] += (xa * xb).sum(0)
+    blocks = list(relu_modules(models[ref]))
+    result = ScanResult({r: {b: stats[r][b].result() for b in blocks} for r in roles})
+    for r in roles:
+        for b, fs in filter_sparsity(models[r]).items():
+            result.models[r][b]["filter_sparsity"] = fs.numpy().astype(np.float32)
+        probs = torch.cat(preds[r])  # [N, 10]
+        result.predictions[r] = {"pred": probs.argmax(1).numpy().astype(np.int64), "probs": probs.numpy()}
+    for (key, name), m in moments.items():
+        result.pair.setdefault(key, {})[name] = {"correlation": pearson_from_moments(m, n).numpy()}
+    result.labels = np.asarray(split.labels[:n]).astype(np.int64)
+    result.meta = {"version": SCAN_VERSION, "n_images": n, "k": k, "precision": "fp32", "roles": roles,
+                   "blocks": blocks, "pairs": [pair_key(a, b) for a, b in pairs],
+                   "cka": {pair_key(a, b): {name: cka[(pair_key(a, b), name)].value() for name in blocks}
+                           for a, b in pairs},
+                   "cka_estimator": f"minibatch linear CKA, unbiased HSIC_1 averaged over {cka_batch}-image "
+                                    "minibatches (Nguyen, Raghu & Kornblith 2021), full flattened post-ReLU maps",
+                   "topk_rank": "spatial mean of the channel's map", "fires": "max over positions > 0",
+                   "density": "fraction of all positions of all images > 0"}
     return result
 
 
 def save_scan(result: ScanResult, path: str | Path) -> Path:
-    """Write a scan as one ``.npz`` (float16 statistics, int16 image indices; a few hundred KB)."""
+    """Write a scan as one compressed ``.npz`` (float32 statistics, int16 indices, float16 probabilities)."""
     arrays: dict[str, np.ndarray] = {}
     for role, blocks in result.models.items():
         for b, st in blocks.items():
             for name, v in st.items():
-                arrays[f"{role}/{b}/{name}"] = v.astype(np.int16 if name == "topk_index" else np.float32)
-    for b, st in result.pair.items():
-        arrays[f"pair/{b}/correlation"] = st["correlation"].astype(np.float32)
+                arrays[f"model/{role}/{b}/{name}"] = v.astype(np.int16 if name == "topk_index" else np.float32)
+    for key, blocks in result.pair.items():
+        for b, st in blocks.items():
+            arrays[f"pair/{key}/{b}/correlation"] = st["correlation"].astype(np.float32)
+    for role, p in result.predictions.items():
+        arrays[f"pred/{role}"] = p["pred"].astype(np.int8)
+        arrays[f"probs/{role}"] = p["probs"].astype(np.float16)
+    if result.labels is not None:
+        arrays["labels"] = result.labels.astype(np.int8)
     arrays["meta_json"] = np.frombuffer(json.dumps(result.meta).encode(), np.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,9 +250,9 @@ def save_scan(result: ScanResult, path: str | Path) -> Path:
     return path
 
 
-def load_scan(path: str | Path = SCAN_FILE) -> ScanResult:
-    """Read a scan file; :class:`ScanError` with the rebuild command if it is missing or damaged."""
-    path = Path(path)
+def load_scan(path: str | Path | None = None) -> ScanResult:
+    """Read a scan file; :class:`ScanError` with the rebuild command if it is missing, damaged or old."""
+    path = Path(path) if path is not None else scan_path()
     if not path.exists():
         raise ScanError(f"Scan file missing: {path}. Rebuild it with: {SCAN_CMD}")
     bad = not_npz(path)
@@ -194,22 +261,33 @@ def load_scan(path: str | Path = SCAN_FILE) -> ScanResult:
     try:
         z = np.load(path, allow_pickle=False)
         meta = json.loads(z["meta_json"].tobytes().decode())
-        models: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-        pair: dict[str, dict[str, np.ndarray]] = {}
+        if meta.get("version") != SCAN_VERSION:
+            raise ScanError(f"Scan file {path} is from an older version of VGG Explorer (it has no ladder). "
+                            f"Rebuild it with: {SCAN_CMD}")
+        res = ScanResult({}, meta=meta)
         for key in z.files:
-            if key == "meta_json":
-                continue
-            role, b, name = key.split("/")
-            v = z[key].astype(np.int64 if name == "topk_index" else np.float32)
-            if role == "pair":
-                pair.setdefault(b, {})[name] = v
-            else:
-                models.setdefault(role, {}).setdefault(b, {})[name] = v
+            kind, *rest = key.split("/")
+            if kind == "model":
+                role, b, name = rest
+                res.models.setdefault(role, {}).setdefault(b, {})[name] = \
+                    z[key].astype(np.int64 if name == "topk_index" else np.float32)
+            elif kind == "pair":
+                pk, b, name = rest
+                res.pair.setdefault(pk, {}).setdefault(b, {})[name] = z[key].astype(np.float32)
+            elif kind == "pred":
+                res.predictions.setdefault(rest[0], {})["pred"] = z[key].astype(np.int64)
+            elif kind == "probs":
+                res.predictions.setdefault(rest[0], {})["probs"] = z[key].astype(np.float32)
+            elif kind == "labels":
+                res.labels = z[key].astype(np.int64)
+    except ScanError:
+        raise
     except Exception as e:
         raise ScanError(f"Scan file {path} is damaged ({type(e).__name__}: {e}). Rebuild it with: {SCAN_CMD}") from e
     order = meta.get("blocks", [])
-    models = {r: OrderedDict((b, blocks[b]) for b in order if b in blocks) for r, blocks in models.items()}
-    return ScanResult(models, pair, meta)
+    res.models = {r: OrderedDict((b, res.models[r][b]) for b in order if b in res.models[r])
+                  for r in meta.get("roles", res.models)}
+    return res
 
 
 def check_scan_matches(result: ScanResult, checkpoints: Mapping[str, str | Path]) -> list[str]:
@@ -223,20 +301,32 @@ def check_scan_matches(result: ScanResult, checkpoints: Mapping[str, str | Path]
 
 
 def run_scan(checkpoints: Mapping[str, str | Path], split: Split, out: str | Path, k: int = 9,
-             batch_size: int = 250, progress: bool = True, stop_after: int | None = None) -> ScanResult:
-    """Load the checkpoints, scan, record provenance (file hashes, timing), save."""
+             batch_size: int = 250, progress: bool = True, stop_after: int | None = None,
+             cka_batch: int = 125) -> ScanResult:
+    """Load the checkpoints (dense first), scan, compare, record provenance (file hashes, timing), save."""
     from .checkpoint import load_model
+    from .compare import compare_scan
     from .runtime import hardware_summary
 
     models = {role: load_model(p) for role, p in checkpoints.items()}
     t0 = time.perf_counter()
-    result = scan_models(models, split, batch_size=batch_size, k=k, progress=progress, stop_after=stop_after)
+    result = scan_models(models, split, batch_size=batch_size, k=k, progress=progress, stop_after=stop_after,
+                         cka_batch=cka_batch)
     result.meta.update({
         "checkpoints": {r: str(p) for r, p in checkpoints.items()},
         "checkpoint_sha256": {r: file_sha256(p) for r, p in checkpoints.items()},
+        "zero_fraction": {r: zero_fraction(m) for r, m in models.items()},
         "wall_s": round(time.perf_counter() - t0, 1),
         "hardware": hardware_summary(torch.device("cpu")),
         "command": SCAN_CMD,
     })
+    result.meta["compare"] = compare_scan(result)
     save_scan(result, out)
     return result
+
+
+def zero_fraction(model: nn.Module) -> float:
+    """Fraction of conv+linear weights that are exactly zero (the ladder's sparsity measure)."""
+    from .prune import overall_sparsity
+
+    return overall_sparsity(model)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import ConfigError
 from .checkpoint import save_checkpoint
 from .data import Split, augment, stratified_holdout, to_float
 from .evaluate import accuracy_report, predict_logits
@@ -99,12 +100,15 @@ class EpochStats:
 def sgd_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: list[np.ndarray],
               make_batch: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]], lr_at: Callable[[int], float],
               step: int, precision: str, crit: nn.Module, desc: str | None,
-              after_step: Callable[[], None] | None = None) -> EpochStats:
+              after_step: Callable[[], None] | None = None,
+              loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+              ) -> EpochStats:
     """One epoch of SGD over index batches (shared by training and fine-tuning).
 
     ``make_batch`` turns a batch of indices into device tensors ``(x [B, 3, H, W], y [B])``;
     ``lr_at(step)`` is the schedule; ``after_step`` runs after every optimizer step (e.g. re-applying
-    pruning masks); ``desc`` shows a tqdm bar, None runs quietly.
+    pruning masks); ``loss_fn(logits, x, y)``, when given, replaces ``crit(logits, y)`` for losses that
+    need the inputs too (distillation from a teacher); ``desc`` shows a tqdm bar, None runs quietly.
     """
     stats = EpochStats(step)
     it = batches
@@ -121,7 +125,7 @@ def sgd_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: list[np.nda
         x, y = make_batch(b)
         with autocast(device, precision):
             logits = model(x)
-            loss = crit(logits.float(), y)
+            loss = loss_fn(logits.float(), x, y) if loss_fn else crit(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -168,7 +172,7 @@ def train(cfg: TrainConfig, train_split: Split, run_dir: Path, out: Path, resume
     if resume and state_path.exists():
         st = torch.load(state_path, map_location=device, weights_only=True)
         if st["config"] != json.loads(json.dumps(asdict(cfg))):
-            raise ValueError(f"{state_path} was written with another config; start a new --run-dir or pass the "
+            raise ConfigError(f"{state_path} was written with another config; start a new --run-dir or pass the "
                              f"same options. Saved: {st['config']}")
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])

@@ -1,0 +1,129 @@
+"""Statistics for comparing two models over a dataset: linear CKA, McNemar's exact test, a paired
+interval for an accuracy difference, and the symmetric KL divergence between two softmaxes.
+
+CKA (Kornblith et al. 2019) is estimated as minibatch CKA (Nguyen, Raghu & Kornblith 2021): the
+unbiased HSIC_1 of the linear Gram matrices, averaged over minibatches of ``n`` images, then
+
+    CKA = mean HSIC_1(K, L) / sqrt(mean HSIC_1(K, K) * mean HSIC_1(L, L)),
+
+with ``K = X X^T`` over the full flattened post-ReLU maps (``X [n, C*H*W]``). The Gram matrix does
+not depend on the order of the features, so a channels-last map is used without a copy.
+:func:`linear_cka` is the exact (biased, full-sample) formula, against which the estimator is tested.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """``[n, ...]`` activations -> the linear Gram matrix ``[n, n]`` (float64) of their flattened rows."""
+    x = features
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        x = x.permute(0, 2, 3, 1)  # a view: [n, H, W, C] is contiguous for a channels-last map
+    x = x.reshape(x.shape[0], -1).float()  # [n, p]
+    return (x @ x.t()).double()
+
+
+def hsic1(k: torch.Tensor, l: torch.Tensor) -> float:
+    """Unbiased HSIC_1 of two Gram matrices ``[n, n]`` (n >= 4), Song et al. 2012 / Nguyen et al. 2021 eq. 3."""
+    n = k.shape[0]
+    if n < 4:
+        raise ValueError(f"unbiased HSIC needs at least 4 samples, got {n}")
+    k = k.double().clone()
+    l = l.double().clone()
+    k.fill_diagonal_(0)
+    l.fill_diagonal_(0)
+    kl = float((k * l).sum())  # tr(K~ L~) for symmetric matrices
+    ones = float(k.sum()) * float(l.sum()) / ((n - 1) * (n - 2))
+    mixed = 2.0 / (n - 2) * float(k.sum(1) @ l.sum(1))
+    return (kl + ones - mixed) / (n * (n - 3))
+
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Exact linear CKA of ``x [n, p]`` and ``y [n, q]``: ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)."""
+    xc = x.reshape(x.shape[0], -1).double()
+    yc = y.reshape(y.shape[0], -1).double()
+    xc = xc - xc.mean(0)
+    yc = yc - yc.mean(0)
+    # the Gram form (n x n) is cheaper than the p x q one for wide maps, and equal
+    kx, ky = xc @ xc.t(), yc @ yc.t()
+    num = float((kx * ky).sum())
+    den = math.sqrt(float((kx * kx).sum()) * float((ky * ky).sum()))
+    return num / den if den > 0 else float("nan")
+
+
+@dataclass
+class MinibatchCKA:
+    """Running minibatch CKA between two representations, fed one pair of Gram matrices at a time."""
+
+    xy: float = 0.0
+    xx: float = 0.0
+    yy: float = 0.0
+    batches: int = 0
+
+    def update(self, kx: torch.Tensor, ky: torch.Tensor) -> None:
+        self.xy += hsic1(kx, ky)
+        self.xx += hsic1(kx, kx)
+        self.yy += hsic1(ky, ky)
+        self.batches += 1
+
+    def value(self) -> float:
+        """CKA in [0, 1] (nan if a representation is constant over every minibatch)."""
+        den = math.sqrt(max(self.xx, 0.0) * max(self.yy, 0.0))
+        return self.xy / den if den > 0 else float("nan")
+
+
+@dataclass
+class GramCache:
+    """Per-model Gram matrices of the current minibatch, by block: ``grams[role][block] = [n, n]``."""
+
+    grams: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+
+def minibatch_cka(x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
+    """Minibatch CKA of ``x [N, ...]`` and ``y [N, ...]`` over consecutive minibatches of ``batch`` (the last,
+    if shorter than 4, is dropped)."""
+    acc = MinibatchCKA()
+    for s in range(0, x.shape[0], batch):
+        if min(batch, x.shape[0] - s) < 4:
+            break
+        acc.update(gram(x[s:s + batch]), gram(y[s:s + batch]))
+    return acc.value()
+
+
+# ---- paired predictions ------------------------------------------------------------------------
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value for discordant counts ``b`` and ``c``:
+    ``min(1, 2 * P(X <= min(b, c)))`` with ``X ~ Binomial(b + c, 1/2)``, in exact integer arithmetic."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1))
+    return min(1.0, 2 * tail / 2 ** n)
+
+
+def paired_diff_interval(b: int, c: int, n: int, z: float = 1.959963984540054) -> tuple[float, float, float]:
+    """Difference of two paired accuracies, second minus first, with its 95% Wald interval.
+
+    ``b``: first right and second wrong; ``c``: the reverse; ``n``: pairs. The difference is
+    ``(c - b) / n`` and its standard error ``sqrt(b + c - (c - b)^2 / n) / n`` (the matched-pairs
+    variance of a difference of proportions, Agresti's Categorical Data Analysis, 10.1).
+    """
+    if n == 0:
+        return 0.0, 0.0, 0.0
+    d = (c - b) / n
+    se = math.sqrt(max(b + c - (c - b) ** 2 / n, 0.0)) / n
+    return d, d - z * se, d + z * se
+
+
+def symmetric_kl(p: np.ndarray, q: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """``KL(p || q) + KL(q || p)`` per row of two ``[N, K]`` probability arrays (nats)."""
+    p = np.clip(np.asarray(p, np.float64), eps, 1.0)
+    q = np.clip(np.asarray(q, np.float64), eps, 1.0)
+    return ((p - q) * (np.log(p) - np.log(q))).sum(-1)
