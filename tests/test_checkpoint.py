@@ -116,7 +116,7 @@ def test_shipped_checkpoints_are_plain_and_self_describing(path):
 
 
 def test_shipped_pruned_is_pruned_with_metadata(dense_model, pruned_model):
-    from vggexplorer.prune import overall_sparsity
+    from vggexplorer.model import zero_fraction as overall_sparsity
 
     s = overall_sparsity(pruned_model)
     assert 0.50 <= s <= 0.60

@@ -79,14 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pack-test", help="bundle the test split into vggexplorer/assets/cifar10_test.npz")
     _add_data_args(p)
 
-    p = sub.add_parser("scan", help="per-channel statistics over the test split (writes checkpoints/scan.npz)")
+    p = sub.add_parser("scan", help="per-channel statistics, predictions and CKA of dense and every rung over the "
+                                     "test split (writes checkpoints/scan.npz)")
     p.add_argument("--checkpoint", type=Path, action="append", default=None,
-                   help="repeat for the pair: dense first, then pruned (default: the shipped two)")
+                   help="repeat: dense first, then the pruned models in ladder order (default: the shipped ladder)")
     _add_data_args(p)
-    p.add_argument("--out", type=Path, default=Path("checkpoints/scan.npz"))
+    p.add_argument("--out", type=Path, default=None, help="default checkpoints/scan.npz")
     p.add_argument("--k", type=int, default=9, help="top-activating images kept per channel (default 9)")
     p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--cka-batch", type=int, default=125, help="minibatch size of the CKA estimator (default 125)")
     p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+
+    p = sub.add_parser("compare", help="dense vs every rung: disagreements, per-class cost (McNemar), CKA, dead counts")
+    p.add_argument("--scan", type=Path, default=None, help="scan file to read (default checkpoints/scan.npz)")
+    p.add_argument("--recompute", action="store_true", help="run the models on the test split instead of reading the scan")
+    p.add_argument("--checkpoint", type=Path, action="append", default=None,
+                   help="with --recompute: dense first, then the rungs (default: the shipped ladder)")
+    _add_data_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("export", help="PNG grid of every activation map of one test image, both models")
     p.add_argument("--image", type=int, required=True, help="index in the test split (0..9999)")

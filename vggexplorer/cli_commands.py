@@ -78,7 +78,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
-    from .model import count_macs, count_nonzero_params, count_params, prunable_parameters
+    from .model import count_macs, count_nonzero_params, count_params, prunable_parameters, zero_fraction
 
     model = load_model(args.checkpoint)
     split = load_split("test", args.data_dir, args.download_root)
@@ -90,7 +90,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rep = evaluate(model, split, batch_size=args.batch_size, precision=args.precision, progress=not args.json)
     weights = prunable_parameters(model)
     total_w = sum(p.numel() for p in weights.values())
-    zero_w = sum(int((p == 0).sum()) for p in weights.values())
     rep.update({
         "checkpoint": str(args.checkpoint),
         "role": model.meta.get("role"),
@@ -99,7 +98,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "params": count_params(model),
         "nonzero_params": count_nonzero_params(model),
         "prunable_weights": total_w,
-        "weight_sparsity": zero_w / total_w,
+        "zero_fraction": zero_fraction(model),  # conv + linear weights exactly zero
         "macs": count_macs(model),
         "size_on_disk_bytes": Path(args.checkpoint).stat().st_size,
     })
@@ -108,7 +107,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(rep))
     else:
         print(f"{args.checkpoint}: top-1 {rep['top1'] * 100:.2f}% on {rep['n_images']} images "
-              f"({rep['data']}), weight sparsity {rep['weight_sparsity'] * 100:.1f}%")
+              f"({rep['data']}), {rep['zero_fraction'] * 100:.2f}% of conv+linear weights zero")
         for c, a in rep["per_class"].items():
             print(f"  {c:>10s} {a * 100:6.2f}%")
     return 0
@@ -128,23 +127,63 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _roles(paths: list[Path] | None) -> dict[str, Path]:
-    from .data import REPO_ROOT
+def _roles(paths: list[Path] | None, max_models: int | None = None) -> dict[str, Path]:
+    """Role -> checkpoint: the shipped ladder by default; given paths are dense first, then rungs in order."""
+    from .ladder import LADDER
 
-    paths = paths or [REPO_ROOT / "checkpoints" / "dense.pt", REPO_ROOT / "checkpoints" / "pruned.pt"]
-    if len(paths) > 2:
-        raise ConfigError("give one or two --checkpoint (dense first, then pruned)")
-    return dict(zip(["dense", "pruned"] if len(paths) == 2 else ["model"], paths))
+    if not paths:
+        missing = [r for r in LADDER if not r.path.exists()]
+        if missing:
+            raise ConfigError("missing checkpoints: " + ", ".join(str(r.path) for r in missing)
+                              + ". Make them with scripts/make_ladder.sh (see checkpoints/README.md), "
+                                "or pass --checkpoint for each model, dense first.")
+        return {r.role: r.path for r in LADDER}
+    if max_models and len(paths) > max_models:
+        raise ConfigError(f"give at most {max_models} --checkpoint (dense first, then pruned)")
+    by_file = {r.filename: r.role for r in LADDER[1:]}
+    roles = {"dense": Path(paths[0])}
+    for i, p in enumerate(paths[1:], start=1):
+        role = by_file.get(Path(p).name, f"pruned{i}")
+        roles[role if role not in roles else f"pruned{i}"] = Path(p)
+    return roles
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    from .ladder import scan_path
     from .scan import run_scan
 
+    out = args.out or scan_path()
     split = load_split("test", args.data_dir, args.download_root)
-    res = run_scan(_roles(args.checkpoint), split, args.out, k=args.k, batch_size=args.batch_size,
-                   stop_after=args.limit)
-    size = Path(args.out).stat().st_size
-    print(f"wrote {args.out} ({size / 1024:.0f} KiB): {res.meta['n_images']} images, {res.meta['wall_s']} s")
+    res = run_scan(_roles(args.checkpoint), split, out, k=args.k, batch_size=args.batch_size,
+                   stop_after=args.limit, cka_batch=args.cka_batch)
+    size = Path(out).stat().st_size
+    print(f"wrote {out} ({size / 1024:.0f} KiB): {len(res.roles)} models, {res.meta['n_images']} images, "
+          f"{res.meta['wall_s']} s")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_scan, format_table
+    from .scan import load_scan
+
+    if args.recompute:
+        from .checkpoint import load_model
+        from .model import zero_fraction
+        from .scan import scan_models
+
+        roles = _roles(args.checkpoint)
+        models = {r: load_model(p) for r, p in roles.items()}
+        scan = scan_models(models, load_split("test", args.data_dir, args.download_root), progress=not args.json)
+        scan.meta["checkpoints"] = {r: str(p) for r, p in roles.items()}
+        scan.meta["zero_fraction"] = {r: zero_fraction(m) for r, m in models.items()}
+        report = compare_scan(scan)
+    else:
+        scan = load_scan(args.scan)
+        report = scan.meta.get("compare") or compare_scan(scan)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_table(report))
     return 0
 
 
@@ -157,7 +196,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not 0 <= args.image < len(split):
         raise ConfigError(f"--image must be in 0..{len(split) - 1}, got {args.image}")
     caps, parts = {}, []
-    for role, path in _roles(args.checkpoint).items():
+    from .ladder import DEFAULT_RUNG, DENSE
+
+    for role, path in _roles(args.checkpoint or [DENSE.path, DEFAULT_RUNG.path], max_models=2).items():
         model = load_model(path)
         cap = capture_activations(model, split.images[args.image:args.image + 1])
         caps[role] = {b: a[0] for b, a in cap.activations.items()}

@@ -81,4 +81,4 @@ def prune_command(rung: Rung, data_dir: str = DATA_HINT) -> str:
             f"--target-sparsity 0.{rung.percent} --out checkpoints/{rung.filename}")
 
 
-SCAN_CMD = "python -m vggexplorer scan  # all of: " + ", ".join("checkpoints/" + r.filename for r in LADDER)
+SCAN_CMD = "python -m vggexplorer scan"  # dense and every rung, from checkpoints/, into checkpoints/scan.npz

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -128,3 +129,14 @@ def prunable_parameters(model: nn.Module) -> dict[str, torch.nn.Parameter]:
 def count_nonzero_params(model: nn.Module) -> int:
     """Parameters that are not exactly zero."""
     return int(sum((p != 0).sum().item() for p in model.parameters()))
+
+
+def sparsity_of(weights: "Mapping[str, torch.Tensor]") -> float:
+    """Fraction of exactly-zero entries over a set of weight tensors."""
+    ws = list(weights.values())
+    return sum(int((w == 0).sum()) for w in ws) / max(sum(w.numel() for w in ws), 1)
+
+
+def zero_fraction(model: nn.Module) -> float:
+    """The ladder's sparsity measure: the fraction of conv + linear weights that are exactly zero."""
+    return sparsity_of(prunable_parameters(model))

@@ -26,7 +26,8 @@ from .checkpoint import load_model, save_checkpoint
 from .data import Split, augment, stratified_holdout, to_float
 from .evaluate import accuracy_report, predict_logits
 from .images import normalization
-from .model import CIFAR10_CLASSES, count_macs, count_nonzero_params, count_params, prunable_parameters
+from .model import (CIFAR10_CLASSES, count_macs, count_nonzero_params, count_params, prunable_parameters, sparsity_of,
+                    zero_fraction)
 from .runtime import hardware_summary, pick_device, pick_precision
 from .train import sgd_epoch
 
@@ -70,11 +71,6 @@ def prune_model(model: nn.Module, sparsities: Mapping[str, float]) -> tuple[dict
 def layer_sparsity(model: nn.Module) -> dict[str, float]:
     """Fraction of exactly-zero entries in each prunable weight."""
     return {n: float((p == 0).sum()) / p.numel() for n, p in prunable_parameters(model).items()}
-
-
-def overall_sparsity(model: nn.Module) -> float:
-    """Fraction of all conv and linear weights that are exactly zero."""
-    return overall_sparsity_of(prunable_parameters(model))
 
 
 def sensitivity_scan(model: nn.Module, eval_fn: Callable[[nn.Module], float], sparsities: list[float],
@@ -326,7 +322,7 @@ def prune_pipeline(cfg: PruneConfig, source_path: Path, split: Split, run_dir: P
     masks, thresholds = prune_model(model, chosen)
     model.eval()
     acc_before_ft = val_acc(model)
-    log.info("overall sparsity %.4f, val top-1 before fine-tuning %.4f", overall_sparsity(model), acc_before_ft)
+    log.info("overall sparsity %.4f, val top-1 before fine-tuning %.4f", zero_fraction(model), acc_before_ft)
     teacher = None
     if cfg.distill_from and cfg.distill_weight > 0:
         teacher = load_model(cfg.distill_from).to(device).to(memory_format=torch.channels_last).eval()
@@ -343,7 +339,7 @@ def prune_pipeline(cfg: PruneConfig, source_path: Path, split: Split, run_dir: P
         "classes": source_meta.get("classes", list(CIFAR10_CLASSES)),
         "recipe": {"command": "prune", **asdict(cfg), "precision_used": precision,
                    "source_checkpoint": str(source_path), "source_sha256": file_sha256(source_path),
-                   "source_overall_sparsity": overall_sparsity_of(parent_weights),
+                   "source_overall_sparsity": sparsity_of(parent_weights),
                    "dense_checkpoint": dense_path, "dense_recipe": dense_recipe},
         "pruning": {
             "method": "fine-grained magnitude pruning, per-layer threshold"
@@ -351,7 +347,7 @@ def prune_pipeline(cfg: PruneConfig, source_path: Path, split: Split, run_dir: P
             "rule": "mask = |w| > threshold (threshold = k-th smallest |w|, k = round(numel * sparsity)); "
                     "after fine-tuning with masks re-applied, mask == (weight != 0)",
             "target_sparsity": cfg.target_sparsity,
-            "overall_sparsity": overall_sparsity(model),
+            "overall_sparsity": zero_fraction(model),
             "sparsity_per_layer": achieved,
             "source_sparsity_per_layer": floor,
             "chosen_sparsity_per_layer": chosen,
@@ -371,8 +367,3 @@ def prune_pipeline(cfg: PruneConfig, source_path: Path, split: Split, run_dir: P
     }
     save_checkpoint(out, model, meta, half=True, sparse=True)
     return meta
-
-
-def overall_sparsity_of(weights: Mapping[str, torch.Tensor]) -> float:
-    """Fraction of exactly-zero entries over a set of weight tensors."""
-    return sum(int((w == 0).sum()) for w in weights.values()) / sum(w.numel() for w in weights.values())

@@ -36,6 +36,7 @@ from .activations import _check_eval, block_hooks, relu_modules
 from .analysis import filter_sparsity
 from .data import Split, not_npz, to_float
 from .images import normalization
+from .model import zero_fraction
 from .ladder import SCAN_CMD, scan_path
 from .stats import MinibatchCKA, gram
 
@@ -323,10 +324,3 @@ def run_scan(checkpoints: Mapping[str, str | Path], split: Split, out: str | Pat
     result.meta["compare"] = compare_scan(result)
     save_scan(result, out)
     return result
-
-
-def zero_fraction(model: nn.Module) -> float:
-    """Fraction of conv+linear weights that are exactly zero (the ladder's sparsity measure)."""
-    from .prune import overall_sparsity
-
-    return overall_sparsity(model)
