@@ -10,62 +10,19 @@ tiles clickable (heatmap cells produce no selection events in Streamlit).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from .analysis import per_channel_minmax
+from .dead import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
+from .mosaic import MosaicLayout, mosaic_layout, scale_note, tile, unit_scale  # noqa: F401 (re-exported)
 
 GREENS = "Greens"  # plotly's named scale runs light to dark: darker = stronger activation
 LEVELS = 255
 ROLE_COLORS = {"dense": "#2b8cbe", "pruned": "#e6550d"}
-
-
-@dataclass(frozen=True)
-class MosaicLayout:
-    """Where each channel's ``h x w`` tile sits in the mosaic."""
-
-    channels: int
-    h: int
-    w: int
-    cols: int
-    gap: int
-
-    @property
-    def rows(self) -> int:
-        return math.ceil(self.channels / self.cols)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.rows * (self.h + self.gap) - self.gap, self.cols * (self.w + self.gap) - self.gap)
-
-    def origin(self, c: int) -> tuple[int, int]:
-        r, k = divmod(c, self.cols)
-        return r * (self.h + self.gap), k * (self.w + self.gap)
-
-    def centres(self) -> tuple[np.ndarray, np.ndarray]:
-        c = np.arange(self.channels)
-        r, k = np.divmod(c, self.cols)
-        return k * (self.w + self.gap) + (self.w - 1) / 2, r * (self.h + self.gap) + (self.h - 1) / 2
-
-
-def mosaic_layout(channels: int, h: int, w: int, cols: int | None = None) -> MosaicLayout:
-    """A wide grid (about 2:1 in tiles), with a 1-pixel gap for maps up to 8 px and 2 beyond."""
-    cols = cols or min(channels, max(1, int(math.ceil(math.sqrt(channels * 2)))))
-    return MosaicLayout(channels, h, w, cols, 1 if h <= 8 else 2)
-
-
-def tile(maps: np.ndarray, layout: MosaicLayout) -> np.ndarray:
-    """``[C, H, W]`` -> one ``[rows*(H+gap)-gap, cols*(W+gap)-gap]`` array, NaN in the gaps."""
-    out = np.full(layout.shape, np.nan, dtype=np.float32)
-    for c in range(layout.channels):
-        y, x = layout.origin(c)
-        out[y:y + layout.h, x:x + layout.w] = maps[c]
-    return out
+STATUS_COLORS = {ALIVE: "#238b45", WEIGHT_DEAD: "#969696", ACTIVATION_DEAD: "#cb181d", ZERO_ON_IMAGE: "#fd8d3c"}
 
 
 def quantise(values01: np.ndarray) -> np.ndarray:
@@ -86,13 +43,7 @@ def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None =
     """
     c, h, w = maps.shape
     layout = mosaic_layout(c, h, w)
-    if zmax is None:
-        v01 = per_channel_minmax(maps).numpy()
-        scale_note = "per-channel min-max"
-    else:
-        v01 = (maps / zmax).clamp(0, 1).numpy()
-        scale_note = f"shared scale 0..{zmax:.3g}"
-    z = quantise(tile(v01, layout))  # uint8, 0 = gap
+    z = quantise(tile(unit_scale(maps, zmax).numpy(), layout))  # uint8, 0 = gap
     gap_colour = "rgba(0,0,0,0)"
     # level 0 (gaps) transparent; 1..256 follow Greens light -> dark
     from plotly.colors import get_colorscale
@@ -137,7 +88,7 @@ def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None =
                       y1=y0 + h - 0.5 + 0.3, line=dict(color="#d62728", width=2))
     rows, cols_ = layout.shape
     fig.update_layout(
-        title=dict(text=f"{role} · {block} · {c} channels of {h}x{w} · {scale_note}", font=dict(size=13)),
+        title=dict(text=f"{role} · {block} · {c} channels of {h}x{w} · {scale_note(zmax)}", font=dict(size=13)),
         margin=dict(l=4, r=4, t=32, b=4), height=height or int(min(900, max(260, 60 + 520 * rows / cols_))),
         hovermode="closest", hoverdistance=-1, plot_bgcolor="rgba(0,0,0,0)",
         clickmode="event+select",
@@ -204,19 +155,18 @@ def probability_bars(probs: Mapping[str, Sequence[float]], classes: Sequence[str
 
 def importance_bars(scores: Mapping[str, Sequence[float]], status: Mapping[str, Sequence[str]],
                     block: str, measure: str, top: int = 15) -> go.Figure:
-    """Top channels by importance for each model, coloured by status (alive / weight-dead / ...)."""
+    """Top channels by importance for each model, coloured by status (``explore.channel_status``)."""
     from plotly.subplots import make_subplots
 
     roles = list(scores)
     fig = make_subplots(1, len(roles), subplot_titles=[f"{r}: top {top} of {block}" for r in roles],
                         horizontal_spacing=0.12)
-    colours = {"alive": "#238b45", "weight-dead": "#969696", "activation-dead": "#cb181d", "zero here": "#fd8d3c"}
     for i, r in enumerate(roles):
         s = np.asarray(scores[r], dtype=np.float64)
         order = np.argsort(-s, kind="stable")[:top][::-1]
         st = [status[r][c] for c in order]
         fig.add_trace(go.Bar(x=s[order], y=[f"ch {c}" for c in order], orientation="h",
-                             marker_color=[colours.get(x, "#6baed6") for x in st], customdata=np.array(st, dtype=object),
+                             marker_color=[STATUS_COLORS.get(x, "#6baed6") for x in st], customdata=np.array(st, dtype=object),
                              hovertemplate="%{y}: %{x:.4f}<br>%{customdata}<extra></extra>", showlegend=False),
                       1, i + 1)
     fig.update_layout(height=60 + 22 * top, margin=dict(l=4, r=4, t=40, b=4),
@@ -261,8 +211,7 @@ def weight_histogram(dense_w: np.ndarray, pruned_w: np.ndarray, layer: str, thre
     return fig
 
 
-def sensitivity_curves(sparsities: Sequence[float], curves: Mapping[str, Sequence[float]], base: float,
-                       chosen: Mapping[str, float] | None = None) -> go.Figure:
+def sensitivity_curves(sparsities: Sequence[float], curves: Mapping[str, Sequence[float]], base: float) -> go.Figure:
     """The pruning scan: hold-out accuracy against sparsity for each layer alone."""
     fig = go.Figure()
     for name, accs in curves.items():

@@ -1,4 +1,4 @@
-"""PNG grids of activation maps (the seed post's grid), with torchvision's ``make_grid``."""
+"""PNG grids of activation maps (the seed post's grid), laid out and scaled like the app's mosaics."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from .analysis import per_channel_minmax, shared_scale
+from .analysis import shared_scale, zero_on_image
+from .mosaic import mosaic_layout, scale_note, tile, unit_scale
 
 COLORSCALE = "Greens"  # light to dark: darker = stronger activation, as in the seed post
 
@@ -24,29 +24,26 @@ def colormap_lut(name: str = COLORSCALE, n: int = 256) -> np.ndarray:
     return np.array([unlabel_rgb(c) for c in cols], dtype=np.float64).round().astype(np.uint8)
 
 
-def colorize(values01: torch.Tensor, name: str = COLORSCALE) -> torch.Tensor:
-    """``[..., H, W]`` in [0, 1] -> ``uint8 [..., 3, H, W]`` through the colorscale."""
-    lut = torch.from_numpy(colormap_lut(name))
-    idx = (values01.clamp(0, 1) * (len(lut) - 1)).round().long()
-    return lut[idx].movedim(-1, -3)
+GAP_GREY = 160  # mid-grey gaps: white would read as "no activation" on the light end of Greens
 
 
-def block_grid(maps: torch.Tensor, tile: int = 32, nrow: int | None = None, zmax: float | None = None,
-               padding: int = 2) -> torch.Tensor:
-    """One block's maps ``[C, H, W]`` -> ``uint8 [3, Hg, Wg]`` grid image.
+def colorize(values01: np.ndarray, name: str = COLORSCALE) -> np.ndarray:
+    """``[H, W]`` in [0, 1], NaN in gaps -> ``uint8 [H, W, 3]`` through the colorscale, gaps grey."""
+    lut = colormap_lut(name)
+    idx = np.rint(np.clip(np.nan_to_num(values01, nan=0.0), 0, 1) * (len(lut) - 1)).astype(np.intp)
+    rgb = lut[idx]
+    rgb[np.isnan(values01)] = GAP_GREY
+    return rgb
 
-    ``zmax=None``: per-channel min-max (each map uses the full colour range); a number: one
-    shared ``[0, zmax]`` scale.
-    """
-    from torchvision.utils import make_grid  # imported here: it adds about a second to the app's start-up
 
-    c = maps.shape[0]
-    vals = per_channel_minmax(maps) if zmax is None else (maps / zmax).clamp(0, 1)
-    vals = F.interpolate(vals.unsqueeze(1), size=(tile, tile), mode="nearest")  # [C, 1, tile, tile]
-    rgb = colorize(vals[:, 0])  # [C, 3, tile, tile] uint8
-    nrow = nrow or int(np.ceil(np.sqrt(c) * 2))  # wider than tall, for screens and pages
-    # mid-grey gaps: white would read as "no activation" on the light end of Greens
-    return make_grid(rgb, nrow=nrow, padding=padding, pad_value=160)
+def block_grid(maps: torch.Tensor, tile_px: int = 32, zmax: float | None = None, gap: int = 2) -> np.ndarray:
+    """One block's maps ``[C, H, W]`` -> ``uint8 [Hg, Wg, 3]``: the app's mosaic layout, each map enlarged by
+    a whole factor (nearest neighbour) to at least ``tile_px``, scaled as :func:`vggexplorer.mosaic.unit_scale`."""
+    c, h, w = maps.shape
+    k = max(1, -(-tile_px // max(h, w)))
+    vals = unit_scale(maps, zmax).numpy()
+    vals = np.kron(vals, np.ones((1, k, k), np.float32))  # [C, h*k, w*k]
+    return colorize(tile(vals, mosaic_layout(c, h * k, w * k, gap=gap)))
 
 
 def _font(size: int = 14) -> ImageFont.ImageFont:
@@ -57,7 +54,7 @@ def _font(size: int = 14) -> ImageFont.ImageFont:
 
 
 def activation_sheet(captures: Mapping[str, Mapping[str, torch.Tensor]], title: str,
-                     shared: bool = True, tile: int = 24) -> Image.Image:
+                     shared: bool = True, tile_px: int = 24) -> Image.Image:
     """Every block of every model, labelled, stacked into one PNG-ready image.
 
     ``captures``: role (e.g. "dense", "pruned") -> block -> ``[C, H, W]`` maps of one image.
@@ -71,11 +68,11 @@ def activation_sheet(captures: Mapping[str, Mapping[str, torch.Tensor]], title: 
         zmax = shared_scale(*(captures[r][b] for r in roles)) if shared else None
         for r in roles:
             m = captures[r][b]
-            grid = block_grid(m, tile=tile, zmax=zmax)
-            label = (f"{r} {b}: {m.shape[0]} channels, {m.shape[1]}x{m.shape[2]}, "
-                     + (f"shared scale 0..{zmax:.3g}" if shared else "per-channel min-max")
-                     + f", {int((m.flatten(1) <= 0).all(1).sum())} zero on this image")
-            sections.append((label, Image.fromarray(grid.permute(1, 2, 0).numpy())))
+            grid = block_grid(m, tile_px=tile_px, zmax=zmax)
+            zero = int(zero_on_image({b: m})[b].sum())
+            label = (f"{r} {b}: {m.shape[0]} channels, {m.shape[1]}x{m.shape[2]}, {scale_note(zmax)}, "
+                     f"{zero} zero on this image")
+            sections.append((label, Image.fromarray(grid)))
     width = max(im.width for _, im in sections) + 20
     height = 40 + sum(im.height + 30 for _, im in sections)
     sheet = Image.new("RGB", (width, height), "white")
@@ -92,8 +89,6 @@ def activation_sheet(captures: Mapping[str, Mapping[str, torch.Tensor]], title: 
 def image_strip(images: np.ndarray, scale: int = 2, pad: int = 2) -> np.ndarray:
     """``uint8 [N, H, W, 3]`` -> one row, white gaps, nearest-neighbour upscaled (the app's top-k strip).
 
-    Plain numpy rather than ``make_grid``: importing torchvision would add about a second to the
-    app's start-up for a nine-image row.
     """
     padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=255)
     row = np.concatenate(list(padded), axis=1)  # [H + 2p, N * (W + 2p), 3]
