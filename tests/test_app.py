@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ui.state import View
+
 from .conftest import REPO
+from .helpers import Evil
 
 APP = str(REPO / "streamlit_app.py")
 TIMEOUT = 180
@@ -100,13 +103,16 @@ def test_deep_link_opens_the_same_view():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"img": "123", "block": "conv3", "ch": "7"})
     at.run()
-    assert not at.exception and not at.warning
-    assert at.session_state["img"] == 123 and at.session_state["block"] == "conv3" and at.session_state["ch"] == 7
+    assert not at.exception and not [w for w in at.warning if "link" in w.value]
+    assert at.session_state["view"] == View(img=123, block="conv3", ch=7)
     assert any(k.startswith("conv3 channel 7") for k in figures(at))
+    assert dict(at.query_params) == {"img": ["123"], "block": ["conv3"], "ch": ["7"], "pruned": ["55"]} or \
+        dict(at.query_params) == {"img": "123", "block": "conv3", "ch": "7", "pruned": "55"}
 
 
 @pytest.mark.parametrize("params", [{"img": "banana"}, {"img": "99999"}, {"block": "conv9"}, {"ch": "-3"},
-                                    {"ch": "x" * 500}, {"img": "1e3", "block": "<script>", "ch": "nan"}])
+                                    {"ch": "x" * 500}, {"img": "1e3", "block": "<script>", "ch": "nan"},
+                                    {"pruned": "50"}, {"pruned": "p75"}, {"img": "upload"}])
 def test_garbage_url_falls_back_with_a_notice(params):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update(params)
@@ -161,13 +167,10 @@ def test_own_checkpoint_problems_are_named(tmp_path, app):
     _load_custom(app, tmp_path / "missing.pt")
     assert any("backbone.conv2.weight" in e.value for e in app.sidebar.error)
 
-    class Evil:
-        def __reduce__(self):
-            return (print, ("this must never run",))
-
-    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    torch.save({"x": Evil(tmp_path / "pwned")}, tmp_path / "evil.pt")
     _load_custom(app, tmp_path / "evil.pt")
     assert any("not plain weights" in e.value for e in app.sidebar.error)
+    assert not (tmp_path / "pwned").exists()
 
     sd = VGG().state_dict()
     sd["backbone.conv0.weight"][0, 0, 0, 0] = float("nan")
@@ -213,13 +216,13 @@ def test_missing_test_split_leaves_uploads(tmp_path, monkeypatch):
 def test_evicted_own_checkpoint_falls_back_with_a_notice(tmp_path, app):
     import torch
 
-    from ui.common import _custom_registry
+    from ui import own_checkpoint
     from vggexplorer.model import VGG
 
     torch.save(VGG().state_dict(), tmp_path / "mine.pt")
     _load_custom(app, tmp_path / "mine.pt")
     assert any("mine.pt" in c.value for c in app.sidebar.caption)
-    _custom_registry().clear()  # as if eight other uploads had pushed it out
+    own_checkpoint.forget_all()  # as if eight other uploads had pushed it out
     app.run()
     assert not app.exception
     assert any("was unloaded to free memory" in w.value and "mine.pt" in w.value for w in app.warning)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ui.common import md_code, md_escape
+from ui.markup import md_code, md_escape
 
 
 @pytest.mark.parametrize("raw", ["[win](https:evil).png", "*bold* _it_ $x^2$ ~~s~~ <b>", "a|b # c `code`"])

@@ -5,17 +5,15 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import common
 from vggexplorer.explore import dead_count_table
 from vggexplorer.figures import ROLE_COLORS
 
+from . import frame, nav, resources
+from .state import BLOCKS
+
 
 def render() -> None:
-    if not common.show_load_problems():
-        st.stop()
-    mk = common.models_key()
-    models = common.session_models(mk)
-    scan, scan_err = common.session_scan()
+    f = frame.begin()
     st.title("Dead filters")
     st.markdown(
         "- **weight-dead**: every weight of the filter is exactly zero after pruning (BatchNorm can still make "
@@ -24,26 +22,26 @@ def render() -> None:
         "**rarely fires**: non-zero on fewer than 1% of them.\n"
         "- **died with pruning**: alive in the dense model, weight-dead or activation-dead in the pruned one."
     )
-    if scan_err:
-        st.warning(scan_err)
-    counts = dead_count_table(models, scan, common.BLOCKS)
+    if f.scan_note:
+        st.warning(f.scan_note)
+    counts = dead_count_table(f.models, f.scan, BLOCKS)
     fig = go.Figure()
-    for r in models:
-        sub = counts[counts.model == r]
+    for slot in f.slots:
+        sub = counts[counts.model == slot]
         for col, dash in (("weight_dead", None), ("activation_dead", "x")):
             if sub[col].notna().all():
-                fig.add_trace(go.Bar(x=sub.block, y=sub[col], name=f"{r} {col.replace('_', '-')}",
-                                     marker_color=ROLE_COLORS.get(r), marker_pattern_shape=dash))
+                fig.add_trace(go.Bar(x=sub.block, y=sub[col], name=f"{slot} {col.replace('_', '-')}",
+                                     marker_color=ROLE_COLORS.get(slot), marker_pattern_shape=dash))
     fig.update_layout(barmode="group", height=300, margin=dict(l=4, r=4, t=10, b=4), yaxis_title="channels")
     st.plotly_chart(fig, key="dead_counts", config={"displayModeBar": False})
     st.dataframe(counts, hide_index=True, width="stretch")
 
     st.subheader("Channels")
-    df = common.channels_df(mk)
+    df = resources.channels_df(f.ms)
     a, b, c = st.columns(3)
-    block = a.selectbox("Block", ["all"] + common.BLOCKS, key="dead_block")
+    block = a.selectbox("Block", ["all"] + BLOCKS, key="dead_block")
     only = b.toggle("Only channels that died with pruning", key="only_died") if "died_with_pruning" in df else False
-    sort = c.selectbox("Sort by", [col for col in df.columns if col not in ("block",)],
+    sort = c.selectbox("Sort by", [col for col in df.columns if col != "block"],
                        index=list(df.columns).index("similarity") - 1 if "similarity" in df else 0, key="dead_sort")
     view = df if block == "all" else df[df.block == block]
     if only:
@@ -58,8 +56,5 @@ def render() -> None:
     rows = event.selection.rows if event else []
     if rows:
         row = view.iloc[rows[0]]
-        st.session_state["block"] = str(row.block)
-        st.session_state["ch"] = int(row.channel)
-        st.session_state["_url_read"] = True
-        st.switch_page(st.session_state["_pages"][0])
+        nav.open_in_explorer(str(row.block), int(row.channel))
     st.download_button("Channel table (CSV)", data=df.to_csv(index=False), file_name="channels.csv", mime="text/csv")

@@ -5,33 +5,31 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ui import common
 from vggexplorer.explore import model_summary
 from vggexplorer.figures import sensitivity_curves, sparsity_bars, weight_histogram
 from vggexplorer.model import prunable_parameters
 from vggexplorer.prune import layer_sparsity
 
+from . import frame, resources
+from .modelset import ModelSet
+
 
 @st.cache_data(show_spinner=False)
-def _summaries(mk: str) -> pd.DataFrame:
-    paths = common.get_models().paths
-    rows = {r: model_summary(m, paths.get(r) if f"{r}=shipped" in mk else None)
-            for r, m in common.session_models(mk).items()}
-    return pd.DataFrame(rows)
+def _summaries(ms: ModelSet) -> pd.DataFrame:
+    models, _ = resources.models(ms)
+    return pd.DataFrame({slot: model_summary(m, ms.refs()[slot].path) for slot, m in models.items()})
 
 
 def render() -> None:
-    if not common.show_load_problems():
-        st.stop()
-    mk = common.models_key()
-    models = common.session_models(mk)
+    f = frame.begin(with_scan=False)
+    models = f.models
     st.title("Models")
-    summ = _summaries(mk)
-    cols = st.columns(len(summ.columns))
-    for r, col in zip(summ.columns, cols):
-        s = summ[r]
+    summ = _summaries(f.ms)
+    for slot, col in zip(summ.columns, st.columns(len(summ.columns))):
+        s = summ[slot]
         with col:
-            st.markdown(f"### {r}")
+            st.markdown(f"### {slot}")
+            st.caption(f.ms.refs()[slot].label)
             st.metric("test top-1 (10,000 images, from the checkpoint)",
                       f"{s.test_top1 * 100:.2f}%" if s.test_top1 is not None else "n/a")
             st.metric("parameters", f"{s.params:,}")
@@ -43,7 +41,7 @@ def render() -> None:
     layers = list(prunable_parameters(next(iter(models.values()))))
     short = [n.replace("backbone.", "").replace(".weight", "") for n in layers]
     st.subheader("Per-layer sparsity")
-    sp = {r: [layer_sparsity(m)[n] for n in layers] for r, m in models.items()}
+    sp = {slot: [layer_sparsity(m)[n] for n in layers] for slot, m in models.items()}
     st.plotly_chart(sparsity_bars(short, sp), key="sparsity", config={"displayModeBar": False})
 
     if {"dense", "pruned"} <= set(models):
@@ -60,10 +58,9 @@ def render() -> None:
             st.subheader("Sensitivity scan")
             st.caption(f"Each layer pruned alone, accuracy on {scan.get('images', '?')} held-out training images "
                        "(never the test split); the chosen per-layer sparsities reach the target overall.")
-            st.plotly_chart(sensitivity_curves(scan["sparsities"], scan["curves"], scan["base_val_top1"],
-                                               pruning.get("chosen_sparsity_per_layer")),
+            st.plotly_chart(sensitivity_curves(scan["sparsities"], scan["curves"], scan["base_val_top1"]),
                             key="scan", config={"displayModeBar": False})
     with st.expander("Checkpoint metadata"):
-        for r, m in models.items():
-            st.markdown(f"**{r}**")
+        for slot, m in models.items():
+            st.markdown(f"**{slot}**")
             st.json({k: v for k, v in m.meta.items() if k not in ("history",)}, expanded=False)

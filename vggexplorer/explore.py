@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -12,13 +12,11 @@ import torch
 from torch import nn
 
 from .activations import Capture, capture_activations
-from .analysis import (
-    RARE_FIRE_FRACTION, activation_dead, channel_cosine, channel_relative_difference, filter_sparsity, weight_dead,
-    zero_on_image,
-)
+from .analysis import RARE_FIRE_FRACTION, activation_dead, channel_cosine, filter_sparsity, weight_dead, zero_on_image
+from .dead import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
 from .importance import ablation, gradient_x_activation, last_block_contributions
-from .model import count_macs, count_nonzero_params, count_params, prunable_parameters
-from .scan import ScanResult
+from .model import count_macs, count_nonzero_params, count_params, zero_fraction
+from .scan import ScanResult, pair_key
 
 
 @dataclass
@@ -27,7 +25,6 @@ class ImageAnalysis:
 
     captures: dict[str, Capture]  # role -> capture of one image
     cosine: dict[str, torch.Tensor]  # block -> [C] dense-vs-pruned cosine on this image
-    rel_diff: dict[str, torch.Tensor]  # block -> [C]
     zero_now: dict[str, dict[str, torch.Tensor]]  # role -> block -> bool [C]
 
     def maps(self, role: str, block: str) -> torch.Tensor:
@@ -41,29 +38,55 @@ def analyze_image(models: Mapping[str, nn.Module], image: np.ndarray) -> ImageAn
     """Capture every block of every model on one ``uint8 [32, 32, 3]`` image and compare dense with pruned."""
     caps = {r: capture_activations(m, image[None]) for r, m in models.items()}
     roles = list(models)
-    cos, rel = {}, {}
+    cos = {}
     if len(roles) == 2:
         a, b = caps[roles[0]], caps[roles[1]]
-        for blk in a.activations:
-            cos[blk] = channel_cosine(a.block(blk), b.block(blk))
-            rel[blk] = channel_relative_difference(a.block(blk), b.block(blk))
+        cos = {blk: channel_cosine(a.block(blk), b.block(blk)) for blk in a.activations}
     zero = {r: zero_on_image({blk: t[0] for blk, t in c.activations.items()}) for r, c in caps.items()}
-    return ImageAnalysis(caps, cos, rel, zero)
+    return ImageAnalysis(caps, cos, zero)
 
 
-def channel_status(role: str, block: str, wdead: Mapping[str, Mapping[str, torch.Tensor]],
-                   scan: ScanResult | None, zero_now: Mapping[str, Mapping[str, torch.Tensor]] | None = None
-                   ) -> list[str]:
-    """Per channel: ``weight-dead``, ``activation-dead`` (never fires on the test split), ``zero here`` or ``alive``."""
-    wd = wdead[role][block].numpy()
-    ad = np.zeros_like(wd)
-    if scan is not None and role in scan.models:
-        ad = scan.stat(role, block, "fire_fraction") <= 0
-    zn = zero_now[role][block].numpy() if zero_now is not None else np.zeros_like(wd)
-    out = []
-    for w, a, z in zip(wd, ad, zn):
-        out.append("weight-dead" if w else "activation-dead" if a else "zero here" if z else "alive")
-    return out
+@dataclass
+class ScanView:
+    """A dataset scan's statistics for the models on screen, by their role there (e.g. ``dense``, ``pruned``)."""
+
+    models: dict[str, dict[str, dict[str, np.ndarray]]]  # role -> block -> stat -> [C] or [C, k]
+    pair: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # block -> {"correlation": [C]}, dense vs pruned
+
+    def stat(self, role: str, block: str, name: str) -> np.ndarray:
+        return self.models[role][block][name]
+
+    def never_fires(self, role: str, block: str) -> np.ndarray | None:
+        """``bool [C]``: activation-dead on the test split, or None when the scan lacks this model."""
+        if role not in self.models:
+            return None
+        return activation_dead({block: torch.from_numpy(self.stat(role, block, "fire_fraction"))})[block].numpy()
+
+
+def scan_view(scan: ScanResult, scanned_as: Mapping[str, str]) -> ScanView:
+    """The statistics of the models on screen: ``scanned_as`` maps their role here to their role in the scan."""
+    names = {here: there for here, there in scanned_as.items() if there in scan.models}
+    roles = list(names)
+    pair = scan.pair.get(pair_key(names[roles[0]], names[roles[1]]), {}) if len(roles) == 2 else {}
+    return ScanView({here: scan.models[there] for here, there in names.items()}, pair)
+
+
+def channel_flags(weight_dead_: np.ndarray, never_fires: np.ndarray | None, zero_now: np.ndarray | None
+                  ) -> dict[str, np.ndarray]:
+    """Status name -> ``bool [C]`` for one block of one model, in priority order (missing inputs are left out)."""
+    flags = {WEIGHT_DEAD: np.asarray(weight_dead_, bool)}
+    if never_fires is not None:
+        flags[ACTIVATION_DEAD] = np.asarray(never_fires, bool)
+    if zero_now is not None:
+        flags[ZERO_ON_IMAGE] = np.asarray(zero_now, bool)
+    return flags
+
+
+def channel_status(flags: Mapping[str, np.ndarray]) -> list[str]:
+    """Per channel: the first status of :func:`channel_flags` that applies, else ``alive``."""
+    names = list(flags)
+    rows = np.stack([np.asarray(flags[n], bool) for n in names], 1)
+    return [names[int(r.argmax())] if r.any() else ALIVE for r in rows]
 
 
 def importance_scores(models: Mapping[str, nn.Module], analysis: ImageAnalysis, image: np.ndarray, block: str,
@@ -92,13 +115,13 @@ def survival_summary(scores: np.ndarray, status: list[str], filt_sparsity: np.nd
     """For the ``top`` channels by importance: how many survived pruning, and their filters' sparsity."""
     order = np.argsort(-scores, kind="stable")[:top]
     st = [status[c] for c in order]
-    return {"channels": order.tolist(), "survived": sum(s != "weight-dead" for s in st),
-            "weight_dead": sum(s == "weight-dead" for s in st),
-            "activation_dead": sum(s == "activation-dead" for s in st),
+    return {"channels": order.tolist(), "survived": sum(s != WEIGHT_DEAD for s in st),
+            "weight_dead": sum(s == WEIGHT_DEAD for s in st),
+            "activation_dead": sum(s == ACTIVATION_DEAD for s in st),
             "mean_filter_sparsity": float(np.mean(filt_sparsity[order])) if len(order) else 0.0}
 
 
-def channel_table(models: Mapping[str, nn.Module], scan: ScanResult | None, blocks: list[str]) -> pd.DataFrame:
+def channel_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks: list[str]) -> pd.DataFrame:
     """One row per (block, channel) with weight and dataset statistics of both models.
 
     ``died_with_pruning``: alive in the dense model but weight-dead, or never firing on the test
@@ -118,7 +141,7 @@ def channel_table(models: Mapping[str, nn.Module], scan: ScanResult | None, bloc
                 df[f"{r}_mean"] = scan.stat(r, b, "mean")
                 df[f"{r}_fire_fraction"] = scan.stat(r, b, "fire_fraction")
                 df[f"{r}_max"] = scan.stat(r, b, "max")
-                df[f"{r}_activation_dead"] = scan.stat(r, b, "fire_fraction") <= 0
+                df[f"{r}_activation_dead"] = scan.never_fires(r, b)
                 df[f"{r}_rarely_fires"] = scan.stat(r, b, "fire_fraction") < RARE_FIRE_FRACTION
         if scan is not None and b in scan.pair:
             df["similarity"] = scan.pair[b]["correlation"]
@@ -132,7 +155,7 @@ def channel_table(models: Mapping[str, nn.Module], scan: ScanResult | None, bloc
     return df
 
 
-def dead_count_table(models: Mapping[str, nn.Module], scan: ScanResult | None, blocks: list[str]) -> pd.DataFrame:
+def dead_count_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks: list[str]) -> pd.DataFrame:
     """Per block and model: channels, weight-dead, activation-dead (never fires), rarely fires (< 1%)."""
     rows = []
     for r, m in models.items():
@@ -151,14 +174,11 @@ def model_summary(model: nn.Module, path: str | Path | None = None) -> dict[str,
     """Parameters, MACs, non-zeros, size on disk and accuracy from the checkpoint metadata."""
     meta = getattr(model, "meta", {})
     metrics = meta.get("metrics", {})
-    ws = prunable_parameters(model)
-    total = sum(p.numel() for p in ws.values())
-    zeros = sum(int((p == 0).sum()) for p in ws.values())
     return {
         "role": meta.get("role"),
         "params": count_params(model),
         "nonzero_params": count_nonzero_params(model),
-        "weight_sparsity": zeros / total,
+        "weight_sparsity": zero_fraction(model),
         "macs": count_macs(model),
         "size_on_disk_bytes": Path(path).stat().st_size if path and Path(path).exists() else None,
         "test_top1": metrics.get("test_top1"),

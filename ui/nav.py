@@ -1,0 +1,55 @@
+"""The app's pages and the moves between them.
+
+The Explorer lives at ``/explorer``. The root URL is a hidden page that hands over to it with the link's
+parameters (``/?img=123&block=conv3`` opens the same view as ``/explorer?img=123&block=conv3``): Streamlit
+serves a ``default=True`` page only at the root and does not route its ``url_path``, so a default Explorer
+would make ``/explorer`` a "Page not found".
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from . import state
+
+
+def _explorer() -> None:
+    from . import explorer
+
+    explorer.render()
+
+
+def _dead_filters() -> None:
+    from . import dead_filters
+
+    dead_filters.render()
+
+
+def _models() -> None:
+    from . import model_view
+
+    model_view.render()
+
+
+def _root() -> None:
+    st.switch_page(_explorer_page(), query_params=state.url_params())
+
+
+# Page objects are made per run: st.navigation marks the one it returns as callable, so a Page shared
+# by every session (a module constant) would be a race between sessions.
+def _explorer_page() -> st.Page:
+    return st.Page(_explorer, title="Explorer", icon=":material/search:", url_path="explorer")
+
+
+def run() -> None:
+    st.navigation([
+        st.Page(_root, title="VGG Explorer", url_path="home", default=True, visibility="hidden"),
+        _explorer_page(),
+        st.Page(_dead_filters, title="Dead filters", icon=":material/block:", url_path="dead-filters"),
+        st.Page(_models, title="Models", icon=":material/straighten:", url_path="models"),
+    ]).run()
+
+
+def open_in_explorer(block: str, ch: int) -> None:
+    """Show ``block``'s channel ``ch`` in the Explorer (the rest of the view unchanged)."""
+    st.switch_page(_explorer_page(), query_params=state.link_params(block=block, ch=ch))

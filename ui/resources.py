@@ -1,0 +1,145 @@
+"""Everything the app caches, and nothing else.
+
+Models, the test split and the scan are ``st.cache_resource``: one read-only copy per process, shared by
+every session, keyed by the files' identity (path, mtime, size) so a regenerated file is picked up
+without a restart. Per-image results are ``st.cache_data`` (copied per session, so sessions never share
+mutable results), keyed by the :class:`~ui.modelset.ModelSet` and the image's pixels.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Mapping
+
+import numpy as np
+import streamlit as st
+from torch import nn
+
+from vggexplorer import CheckpointError, DataError, ScanError, load_bundled_test, load_model, load_scan
+from vggexplorer.analysis import filter_sparsity, weight_dead
+from vggexplorer.data import bundled_test_path
+from vggexplorer.explore import ImageAnalysis, ScanView, analyze_image, channel_table, importance_scores, scan_view
+from vggexplorer.ladder import SCAN_CMD, Rung, prune_command, scan_path
+from vggexplorer.scan import check_scan_matches
+
+from . import own_checkpoint
+from .modelset import ModelRef, ModelSet, file_stamp
+from .state import BLOCKS
+
+# ---- shipped files ----------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading a checkpoint…", max_entries=8)
+def _shipped(rung: Rung, stamp: tuple) -> tuple[nn.Module | None, str | None]:
+    try:
+        return load_model(rung.path), None
+    except CheckpointError as e:
+        return None, f"{e} Re-create it with: `{prune_command(rung)}` (see checkpoints/README.md)."
+
+
+def load(ref: ModelRef) -> tuple[nn.Module | None, str | None]:
+    """(model, None), or (None, what is wrong and the command that rebuilds it)."""
+    if ref.is_own:
+        model = own_checkpoint.lookup(ref.sha)
+        return (model, None) if model is not None else (None, f"{ref.name} is no longer loaded.")
+    return _shipped(ref.rung, ref.stamp)
+
+
+def models(ms: ModelSet) -> tuple[dict[str, nn.Module], dict[str, str]]:
+    """Slot -> model for the slots that loaded, and slot -> message for those that did not."""
+    out, errors = {}, {}
+    for slot, ref in ms.refs().items():
+        model, err = load(ref)
+        if model is not None:
+            out[slot] = model
+        else:
+            errors[slot] = err
+    return out, errors
+
+
+@st.cache_resource(show_spinner="Loading the bundled CIFAR-10 test split…", max_entries=2)
+def _test_split(stamp: tuple):
+    try:
+        split = load_bundled_test()
+    except DataError as e:
+        return None, str(e)
+    split.images.setflags(write=False)
+    split.labels.setflags(write=False)
+    return split, None
+
+
+def test_split():
+    """(split, problem message or None): the 10,000 test images, shared read-only by every session."""
+    return _test_split(file_stamp(bundled_test_path()))
+
+
+@st.cache_resource(show_spinner="Loading the dataset scan…", max_entries=4)
+def _scan(stamp: tuple, ms: ModelSet) -> tuple[ScanView | None, str | None]:
+    try:
+        scan = load_scan(scan_path())
+    except ScanError as e:
+        return None, str(e)
+    shipped = {slot: ref for slot, ref in ms.refs().items() if not ref.is_own}
+    view = scan_view(scan, {slot: ref.rung.role for slot, ref in shipped.items()})
+    if not view.models:
+        return None, f"The dataset scan holds none of the models shown. Rebuild it with: `{SCAN_CMD}`"
+    stale = check_scan_matches(scan, {shipped[s].rung.role: shipped[s].path for s in view.models})
+    if stale:
+        return view, (f"The dataset scan was computed on other checkpoints than the ones loaded "
+                      f"({', '.join(stale)}); its statistics may not match. Rebuild it with: `{SCAN_CMD}`")
+    return view, None
+
+
+def scan(ms: ModelSet) -> tuple[ScanView | None, str | None]:
+    """The scan's statistics by slot, for the shipped models shown, and a note when something is off."""
+    result, err = _scan(file_stamp(scan_path()), ms)
+    if err or not ms.own_slots:
+        return result, err
+    return result, (f"Dataset statistics are shown only for the shipped checkpoints, not for your own "
+                    f"({', '.join(ms.own_slots)}): the dataset scan covers the shipped checkpoints.")
+
+
+# ---- per model set ----------------------------------------------------------------------------
+
+@st.cache_resource(max_entries=8)
+def weight_flags(ms: ModelSet) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """Slot -> ``{"weight_dead", "filter_sparsity"}`` -> block -> ``[C]`` (read-only, shared)."""
+    out = {}
+    for slot, model in models(ms)[0].items():
+        out[slot] = {"weight_dead": {b: t.numpy() for b, t in weight_dead(model).items()},
+                     "filter_sparsity": {b: t.numpy() for b, t in filter_sparsity(model).items()}}
+    return out
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def channels_df(ms: ModelSet):
+    return channel_table(models(ms)[0], scan(ms)[0], BLOCKS)
+
+
+# ---- per image: 32 images x ~3 MB of maps for both models, bounded for a hosted demo ------------
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def analyze(ms: ModelSet, image: np.ndarray) -> ImageAnalysis:
+    """Both models on one ``uint8 [32, 32, 3]`` image."""
+    return analyze_image(models(ms)[0], image)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def importance(ms: ModelSet, image: np.ndarray, block: str, cls: int, method: str):
+    return importance_scores(models(ms)[0], analyze(ms, image), image, block, cls, method)
+
+
+@st.cache_data(max_entries=16, show_spinner="Rendering the activation grid…")
+def activation_png(ms: ModelSet, image: np.ndarray, title: str) -> bytes:
+    from vggexplorer.render import activation_sheet
+
+    an = analyze(ms, image)
+    caps = {r: {b: c.block(b) for b in BLOCKS} for r, c in an.captures.items()}
+    buf = io.BytesIO()
+    activation_sheet(caps, title).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def nonfinite(loaded: Mapping[str, nn.Module]) -> dict[str, list[str]]:
+    """Slot -> tensors with NaN or infinite values (found when the checkpoint was read)."""
+    return {s: m.meta.get("nonfinite") for s, m in loaded.items() if m.meta.get("nonfinite")}

@@ -1,0 +1,222 @@
+"""The session's state and its URL: the only code that reads or writes ``st.session_state`` and ``st.query_params``.
+
+The view (test image, block, channel, pruned rung, and whether the image is an upload) is one frozen
+:class:`View` kept in the session. The URL mirrors it (``img``, ``block``, ``ch``, ``pruned``) so a link
+reopens the view: the URL is read when it changed outside this module (a new session, a pasted link,
+another page's ``st.switch_page(..., query_params=...)``) and written back after the Explorer drew.
+
+Widgets that edit the view are bound with :func:`bind` / :func:`bind_field`: their value is set from the
+view before they are drawn and their change callback writes the view, so the view is the one truth and a
+widget that is not drawn on another page loses nothing. The session's own checkpoints, its last upload
+and the own-checkpoint error live here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Callable
+
+import streamlit as st
+
+from vggexplorer.ladder import DEFAULT_RUNG, RUNGS
+from vggexplorer.model import VGG_CFG, conv_block_names
+
+from .markup import md_code
+from .modelset import ModelRef
+
+BLOCKS = conv_block_names()
+BLOCK_CHANNELS = dict(zip(BLOCKS, [c for c in VGG_CFG if c != "M"]))
+RUNG_PERCENTS = [r.percent for r in RUNGS]
+DEFAULT_IMAGE = 6000  # a frog, as in the seed post: the first frog in ImageFolder order
+URL_KEYS = ("img", "block", "ch", "pruned")
+
+_VIEW, _URL, _OWN, _OWN_ERROR, _UPLOAD = "view", "view_url", "own_checkpoints", "own_error", "upload"
+
+
+@dataclass(frozen=True)
+class View:
+    """What the Explorer shows."""
+
+    img: int = DEFAULT_IMAGE  # test image index (kept while an upload is shown)
+    block: str = BLOCKS[0]
+    ch: int = 0
+    pruned: int = DEFAULT_RUNG.percent  # the pruned slot's rung, by nominal sparsity
+    source: str = "test"  # "test" or "upload"
+
+    def clamped(self) -> "View":
+        return replace(self, ch=min(max(int(self.ch), 0), BLOCK_CHANNELS[self.block] - 1))
+
+    def params(self) -> dict[str, str]:
+        """The view as the URL holds it."""
+        return {"img": "upload" if self.source == "upload" else str(self.img), "block": self.block,
+                "ch": str(self.ch), "pruned": str(self.pruned)}
+
+
+def view() -> View:
+    return st.session_state.get(_VIEW) or View()
+
+
+def update(**changes: Any) -> View:
+    """Change fields of the view (the channel is kept within the block's channels)."""
+    v = replace(view(), **changes).clamped()
+    st.session_state[_VIEW] = v
+    return v
+
+
+# ---- URL round trip ---------------------------------------------------------------------------
+
+@dataclass
+class _Parsed:
+    changes: dict = field(default_factory=dict)
+    notices: list = field(default_factory=list)
+
+    def bad(self, name: str, raw: str, expected: str, fallback: Any) -> None:
+        self.notices.append(f"{md_code(f'{name}={raw}')} in the link is not valid (expected {expected}); "
+                            f"showing {fallback} instead.")
+
+
+def _int_or_none(raw: str) -> int | None:
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+def parse_url(params: dict[str, str | None], n_images: int, base: View) -> tuple[View, list[str]]:
+    """The view a link asks for, on top of ``base`` (keys the link lacks keep ``base``'s values), and a notice
+    naming each value that was not valid (that field falls back to its default)."""
+    p = _Parsed()
+    default = View()
+    img, block, ch, pruned = (params.get(k) for k in URL_KEYS)
+    if img == "upload":
+        p.notices.append("The link pointed at an uploaded image, which a link cannot carry; showing test image "
+                         f"{default.img} instead.")
+        p.changes.update(img=default.img, source="test")
+    elif img is not None:
+        i = _int_or_none(img)
+        ok = i is not None and 0 <= i < n_images
+        p.changes.update(img=i if ok else default.img, source="test")
+        if not ok:
+            p.bad("img", img, f"0..{max(n_images - 1, 0)}", default.img)
+    if block is not None:
+        ok = block in BLOCK_CHANNELS
+        p.changes["block"] = block if ok else default.block
+        if not ok:
+            p.bad("block", block, f"{BLOCKS[0]}..{BLOCKS[-1]}", default.block)
+    if pruned is not None:
+        pct = _int_or_none(pruned)
+        ok = pct in RUNG_PERCENTS
+        p.changes["pruned"] = pct if ok else default.pruned
+        if not ok:
+            p.bad("pruned", pruned, " / ".join(map(str, RUNG_PERCENTS)), default.pruned)
+    if ch is not None:
+        top = BLOCK_CHANNELS[p.changes.get("block", base.block)] - 1
+        c = _int_or_none(ch)
+        ok = c is not None and 0 <= c <= top
+        p.changes["ch"] = c if ok else default.ch
+        if not ok:
+            p.bad("ch", ch, f"0..{top} for {p.changes.get('block', base.block)}", default.ch)
+    return replace(base, **p.changes).clamped(), p.notices
+
+
+def sync_from_url(n_images: int) -> list[str]:
+    """Adopt the URL's view if the URL changed since this module last read or wrote it; notices for bad values."""
+    url = {k: st.query_params.get(k) for k in URL_KEYS}
+    if st.session_state.get(_URL) == url:
+        return []
+    v, notices = parse_url(url, n_images, view())
+    st.session_state[_VIEW] = v
+    st.session_state[_URL] = url
+    return notices
+
+
+def write_url() -> None:
+    """Put the view in the URL (only what changed: no extra rerun)."""
+    want = view().params()
+    if {k: st.query_params.get(k) for k in want} != want:
+        st.query_params.update(want)
+    st.session_state[_URL] = want
+
+
+def link_params(**changes: Any) -> dict[str, str]:
+    """The URL parameters of the current view with ``changes``, e.g. for ``st.switch_page(..., query_params=...)``."""
+    return replace(view(), **changes).clamped().params()
+
+
+def url_params() -> dict[str, str]:
+    """The URL's parameters as they are (to carry them over a redirect)."""
+    return st.query_params.to_dict()
+
+
+# ---- widgets bound to the view ----------------------------------------------------------------
+
+def _from_widget(key: str, to_view: Callable[[Any], dict]) -> None:
+    update(**to_view(st.session_state[key]))
+
+
+def bind(key: str, shown: Any, to_view: Callable[[Any], dict]) -> dict:
+    """Keyword arguments for a widget showing ``shown``, whose change updates the view with ``to_view(value)``."""
+    st.session_state[key] = shown
+    return {"key": key, "on_change": _from_widget, "args": (key, to_view)}
+
+
+def bind_field(name: str) -> dict:
+    """:func:`bind` for a widget that edits one field of the view directly; its key is the field's name."""
+    return bind(name, getattr(view(), name), lambda value: {name: value})
+
+
+def _picked(key: str) -> None:
+    event = st.session_state.get(key) or {}
+    points = (event.get("selection") or {}).get("points") or []
+    # the mosaic's trace 1 holds one invisible point per channel, in channel order: point index = channel
+    picked = [int(p["point_index"]) for p in points if p.get("curve_number") == 1 and "point_index" in p]
+    if picked:
+        update(ch=picked[0])
+
+
+def chart_pick(key: str) -> dict:
+    """Keyword arguments for ``st.plotly_chart`` of a mosaic: a click on a tile makes it the view's channel.
+
+    The callback runs before the rerun, so one click is one rerun (of the fragment that holds the chart).
+    """
+    return {"key": key, "on_select": partial(_picked, key), "selection_mode": "points"}
+
+
+# ---- the session's own checkpoints, its upload --------------------------------------------------
+
+def own_checkpoints() -> dict[str, ModelRef]:
+    """Slot -> the checkpoint this session loaded for it."""
+    return dict(st.session_state.get(_OWN, {}))
+
+
+def set_own_checkpoint(slot: str, ref: ModelRef) -> None:
+    st.session_state[_OWN] = {**own_checkpoints(), slot: ref}
+    st.session_state.pop(_OWN_ERROR, None)
+
+
+def drop_own_checkpoints(*slots: str) -> None:
+    """Forget the session's own checkpoints in ``slots`` (all when none are named), and any load error."""
+    st.session_state[_OWN] = {s: r for s, r in own_checkpoints().items() if slots and s not in slots}
+    if not slots:
+        st.session_state.pop(_OWN_ERROR, None)
+
+
+def own_error() -> str | None:
+    return st.session_state.get(_OWN_ERROR)
+
+
+def set_own_error(message: str) -> None:
+    st.session_state[_OWN_ERROR] = message
+
+
+def upload() -> dict | None:
+    """The session's decoded upload: ``{"key", "name", "image", "preview", "notes"}``."""
+    return st.session_state.get(_UPLOAD)
+
+
+def set_upload(record: dict | None) -> None:
+    if record is None:
+        st.session_state.pop(_UPLOAD, None)
+    else:
+        st.session_state[_UPLOAD] = record
