@@ -19,6 +19,7 @@ from PIL import Image
 
 from .browser import (browser_page, no_errors, open_page, require_chromium, rss_mb, streamlit_server, texts,
                       wait_for_app)
+from .helpers import Evil, lab_state_dict, torch_bytes
 
 require_chromium()
 
@@ -215,53 +216,26 @@ def test_every_bad_upload_ends_in_a_clear_message_and_a_working_app(server, tmp_
 
 # ---- your own checkpoint ----------------------------------------------------------------------
 
-class _Evil:
-    """Unpickling this runs a shell command: a refused load never creates the marker file."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def _torch_bytes(obj) -> bytes:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
-def _lab_state_dict(seed: int = 0) -> dict:
-    import torch
-
-    from vggexplorer.model import VGG
-
-    torch.manual_seed(seed)
-    return VGG().state_dict()
-
-
 def _checkpoint_cases(tmp: Path, marker: Path) -> list[Case]:
     import torch
     import torchvision
 
-    missing = _lab_state_dict()
+    missing = lab_state_dict()
     del missing["backbone.conv2.weight"]
-    shapes = _lab_state_dict()
+    shapes = lab_state_dict()
     shapes["classifier.weight"] = torch.zeros(100, 512)
     huge = tmp / "huge.pt"
     huge.write_bytes(b"\x00" * (51 * 2**20))
     return [
-        Case("evil.pt", _torch_bytes({"state_dict": _lab_state_dict(), "payload": _Evil(marker)}),
+        Case("evil.pt", torch_bytes({"state_dict": lab_state_dict(), "payload": Evil(marker)}),
              error="evil.pt is not plain weights"),
         Case("empty.pt", b"", error="empty"),
         Case("notes.pt", b"these are my notes, not weights\n", error="not a PyTorch checkpoint"),
-        Case("list.ckpt", _torch_bytes([1, 2, 3]), error="holds no state_dict"),
-        Case("resnet18.pth", _torch_bytes(torchvision.models.resnet18(num_classes=10).state_dict()),
+        Case("list.ckpt", torch_bytes([1, 2, 3]), error="holds no state_dict"),
+        Case("resnet18.pth", torch_bytes(torchvision.models.resnet18(num_classes=10).state_dict()),
              error="resnet18.pth does not match the course-lab VGG"),
-        Case("missing-key.pt", _torch_bytes(missing), error="missing keys ['backbone.conv2.weight']"),
-        Case("cifar100-head.pt", _torch_bytes(shapes), error="wrong shapes"),
+        Case("missing-key.pt", torch_bytes(missing), error="missing keys ['backbone.conv2.weight']"),
+        Case("cifar100-head.pt", torch_bytes(shapes), error="wrong shapes"),
         Case("huge.pt", huge, error="MB or smaller", widget_error=True),
     ]
 
@@ -305,7 +279,7 @@ def test_bad_checkpoints_are_refused_by_name_and_good_ones_explored(server, tmp_
         assert not failures, "\n".join(failures)
 
         # the course lab's own state_dict in the pruned role: explored like the shipped one
-        _sidebar_load(page, "pruned", "vgg.cifar.pretrained.pth", _torch_bytes({"state_dict": _lab_state_dict()}))
+        _sidebar_load(page, "pruned", "vgg.cifar.pretrained.pth", torch_bytes({"state_dict": lab_state_dict()}))
         _press_load(page)
         _settled(page, ERROR_HAS, [SIDEBAR_CAPTION, "pruned: vgg.cifar.pretrained.pth"])
         page.get_by_test_id("stSidebarNav").get_by_text("Explorer").click()
@@ -313,9 +287,9 @@ def test_bad_checkpoints_are_refused_by_name_and_good_ones_explored(server, tmp_
         no_errors(page)
 
         # NaN weights in the dense role: flagged by tensor name, the app keeps drawing
-        bad = _lab_state_dict(1)
+        bad = lab_state_dict(1)
         bad["backbone.conv5.weight"][0, 0, 0, 0] = float("nan")
-        _sidebar_load(page, "dense", "nan.pt", _torch_bytes(bad))
+        _sidebar_load(page, "dense", "nan.pt", torch_bytes(bad))
         _press_load(page)
         _settled(page, ERROR_HAS, ['[data-testid="stAlertContentWarning"]', "backbone.conv5.weight"])
         wait_for_app(page, min_charts=5)

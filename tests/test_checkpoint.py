@@ -7,16 +7,12 @@ from vggexplorer.checkpoint import pack_state_dict, save_checkpoint, unpack_stat
 from vggexplorer.model import VGG
 
 from .conftest import DENSE, PRUNED
-
-
-def _lab_state_dict(seed: int = 0) -> dict:
-    torch.manual_seed(seed)
-    return VGG().state_dict()
+from .helpers import Evil, lab_state_dict
 
 
 @pytest.mark.parametrize("nested", [False, True])
 def test_lab_state_dict_loads_strictly(tmp_path, nested):
-    sd = _lab_state_dict()
+    sd = lab_state_dict()
     path = tmp_path / "vgg.cifar.pretrained.pth"
     torch.save({"state_dict": sd} if nested else sd, path)
     m = load_model(path)
@@ -28,7 +24,7 @@ def test_lab_state_dict_loads_strictly(tmp_path, nested):
 
 
 def test_missing_and_wrong_shape_keys_are_named(tmp_path):
-    sd = _lab_state_dict()
+    sd = lab_state_dict()
     del sd["backbone.conv3.weight"]
     sd["classifier.weight"] = torch.zeros(100, 512)
     sd["extra.thing"] = torch.zeros(1)
@@ -40,22 +36,13 @@ def test_missing_and_wrong_shape_keys_are_named(tmp_path):
     assert "backbone.conv3.weight" in msg and "extra.thing" in msg and "classifier.weight" in msg
 
 
-class _Evil:
-    def __reduce__(self):
-        import os
-        return (os.system, ("echo pwned > /tmp/vggexplorer_pwned",))
-
-
 def test_refuses_pickle_that_runs_code(tmp_path):
-    import os
-    marker = "/tmp/vggexplorer_pwned"
-    if os.path.exists(marker):
-        os.remove(marker)
+    marker = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
-    torch.save({"state_dict": _lab_state_dict(), "payload": _Evil()}, path)
+    torch.save({"state_dict": lab_state_dict(), "payload": Evil(marker)}, path)
     with pytest.raises(CheckpointError, match="not plain weights"):
         load_model(path)
-    assert not os.path.exists(marker), "the pickle's code ran"
+    assert not marker.exists(), "the pickle's code ran"
 
 
 def test_refuses_non_checkpoint_files(tmp_path):
