@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vggexplorer.activations import capture_activations, forward_blocks_manually
+from vggexplorer.activations import capture_activations
 from vggexplorer.images import preprocess
 from vggexplorer.model import VGG
 
@@ -24,6 +24,18 @@ def _model(seed: int = 0) -> VGG:
     return m.eval()
 
 
+@torch.no_grad()
+def _forward_blocks_manually(model, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The reference, without hooks: walk ``model.backbone`` module by module, cloning after each ReLU."""
+    acts = {}
+    h = x
+    for name, mod in model.backbone.named_children():
+        h = mod(h)
+        if name.startswith("relu"):
+            acts["conv" + name[len("relu"):]] = h.clone()
+    return acts, model.classifier(h.mean([2, 3]))
+
+
 def _hook_count(model) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
@@ -36,7 +48,7 @@ def test_capture_equals_manual_forward_exactly():
     m = _model()
     imgs = _images(3, 0)
     cap = capture_activations(m, imgs)
-    ref, ref_logits = forward_blocks_manually(m, preprocess(imgs, m))
+    ref, ref_logits = _forward_blocks_manually(m, preprocess(imgs, m))
     assert list(cap.activations) == [f"conv{i}" for i in range(8)]
     for name, t in ref.items():
         assert cap.activations[name].dtype == torch.float32

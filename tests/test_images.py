@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vggexplorer.images import ImageError, decode_upload, preprocess, read_upload, to_uint8_32
+from vggexplorer.images import ImageError, preprocess, read_upload, to_uint8_32
 
 
 def _save(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -42,7 +42,7 @@ def _bomb_png(w: int, h: int) -> bytes:
 ])
 def test_bad_files_get_a_clear_reason(data, match):
     with pytest.raises(ImageError, match=match):
-        decode_upload(data, "upload.png")
+        read_upload(data, "upload.png")[0]
 
 
 @pytest.mark.parametrize("im, fmt, kw", [
@@ -56,7 +56,7 @@ def test_bad_files_get_a_clear_reason(data, match):
     (Image.fromarray((np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 20)), "PNG", {}),  # 16-bit
 ])
 def test_odd_modes_are_converted(im, fmt, kw):
-    rgb = decode_upload(_save(im, fmt, **kw))
+    rgb = read_upload(_save(im, fmt, **kw))[0]
     assert rgb.mode == "RGB" and rgb.size == im.size
     x = preprocess(rgb)
     assert x.shape == (1, 3, 32, 32) and torch.isfinite(x).all()
@@ -64,20 +64,20 @@ def test_odd_modes_are_converted(im, fmt, kw):
 
 def test_sixteen_bit_keeps_its_contrast():
     im = Image.fromarray(np.array([[0, 65535], [30000, 65535]], dtype=np.uint16))
-    rgb = np.asarray(decode_upload(_save(im, "PNG")))
+    rgb = np.asarray(read_upload(_save(im, "PNG"))[0])
     assert rgb[0, 0, 0] == 0 and rgb[0, 1, 0] == 255
 
 
 def test_rgba_is_composited_on_white():
     im = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent red
-    assert np.asarray(decode_upload(_save(im, "PNG")))[0, 0].tolist() == [255, 255, 255]
+    assert np.asarray(read_upload(_save(im, "PNG"))[0])[0, 0].tolist() == [255, 255, 255]
 
 
 def test_animated_gif_uses_the_first_frame():
     frames = [Image.new("RGB", (8, 8), c) for c in [(255, 0, 0), (0, 0, 255)]]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    rgb = np.asarray(decode_upload(buf.getvalue()))
+    rgb = np.asarray(read_upload(buf.getvalue())[0])
     assert rgb[0, 0, 0] > 200 and rgb[0, 0, 2] < 50
 
 
@@ -85,7 +85,7 @@ def test_exif_rotation_is_applied():
     im = _photo(60, 20)
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
-    rgb = decode_upload(_save(im, "JPEG", exif=exif.tobytes()))
+    rgb = read_upload(_save(im, "JPEG", exif=exif.tobytes()))[0]
     assert rgb.size == (20, 60)
 
 

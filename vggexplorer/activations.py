@@ -158,16 +158,3 @@ def capture_activations(model: nn.Module, images: Any, blocks: list[str] | None 
     with block_hooks(model, keep, blocks):
         logits = model(x).float().cpu()
     return Capture(acts, logits, logits.softmax(1))
-
-
-@torch.no_grad()
-def forward_blocks_manually(model: nn.Module, x: torch.Tensor) -> tuple["OrderedDict[str, torch.Tensor]", torch.Tensor]:
-    """Reference without hooks: walk ``model.backbone`` module by module (used by tests)."""
-    acts: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-    h = x
-    for name, mod in model.backbone.named_children():
-        h = mod(h)
-        if name.startswith("relu"):
-            acts["conv" + name[len("relu"):]] = h.clone()
-    logits = model.classifier(h.mean([2, 3]))
-    return acts, logits

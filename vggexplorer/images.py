@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .errors import VGGExplorerError
-
 from typing import Any, Sequence, Union
 
 import numpy as np
@@ -11,6 +9,7 @@ import torch
 from PIL import Image
 
 from .data import to_float
+from .errors import VGGExplorerError
 
 ImageLike = Union[Image.Image, np.ndarray]
 
@@ -77,14 +76,6 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 class ImageError(VGGExplorerError, ValueError):
     """An uploaded file cannot be used as an image; the message says why, for the user."""
-
-
-def decode_upload(data: bytes, name: str = "upload") -> Image.Image:
-    """Bytes of an uploaded file -> an RGB PIL image, or :class:`ImageError` saying what is wrong.
-
-    See :func:`read_upload`, which also says what was converted.
-    """
-    return read_upload(data, name)[0]
 
 
 def read_upload(data: bytes, name: str = "upload") -> tuple[Image.Image, list[str]]:
