@@ -45,16 +45,22 @@ def test_stratified_holdout():
 
 
 def test_augment_crops_and_flips_exactly():
-    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
-    g = torch.Generator().manual_seed(0)
-    out = augment(x, g, pad=0)  # no padding: only flips possible
-    for i in range(2):
-        assert torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(-1))
+    n = 32  # every image distinct and no row a palindrome, so a flip or a shift always shows
+    x = torch.arange(n * 3 * 8 * 8, dtype=torch.float32).view(n, 3, 8, 8)
+    out = augment(x, torch.Generator().manual_seed(0), pad=0)  # no padding: only flips possible
+    flipped = [torch.equal(out[i], x[i].flip(-1)) for i in range(n)]
+    for i in range(n):
+        assert flipped[i] or torch.equal(out[i], x[i])
+    assert 0 < sum(flipped) < n, "flips happen, and not to every image"
     out = augment(x, torch.Generator().manual_seed(1), pad=2)
     assert out.shape == x.shape
-    # every crop is a window of the zero-padded image, possibly flipped
+    # every crop is a window of the zero-padded image, possibly flipped; over 32 images both vary
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
-    for i in range(2):
-        ok = any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1))
-                 for dy in range(5) for dx in range(5) for w in [padded[i, :, dy:dy + 8, dx:dx + 8]])
-        assert ok
+    found = []
+    for i in range(n):
+        where = [(dy, dx, f) for dy in range(5) for dx in range(5) for f in (False, True)
+                 if torch.equal(out[i], padded[i, :, dy:dy + 8, dx:dx + 8].flip(-1) if f else
+                                padded[i, :, dy:dy + 8, dx:dx + 8])]
+        assert len(where) == 1, (i, where)
+        found.append(where[0])
+    assert len({(dy, dx) for dy, dx, _ in found}) > 1 and len({f for _, _, f in found}) == 2

@@ -34,5 +34,15 @@ def test_macs_per_layer_and_total():
     assert total == sum(c.macs for c in costs.values()) == 605_754_368  # "about 606M"
 
 
-def test_cfg_is_the_lab_cfg():
-    assert VGG_CFG == [64, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
+def test_the_model_is_built_from_the_lab_cfg():
+    # the lab's layers, read from the built model (not the constant compared with its own literal)
+    m = VGG()
+    layers = []
+    for mod in m.backbone.children():
+        if isinstance(mod, torch.nn.Conv2d):
+            assert mod.kernel_size == (3, 3) and mod.padding == (1, 1) and mod.bias is None
+            layers.append(mod.out_channels)
+        elif isinstance(mod, torch.nn.MaxPool2d):
+            layers.append("M")
+    assert layers == [64, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
+    assert VGG_CFG == layers and m.classifier.in_features == 512 and m.classifier.out_features == 10

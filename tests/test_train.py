@@ -68,8 +68,14 @@ def test_sgd_epoch_counts_steps_sets_lr_and_calls_after_step():
         calls.append(opt.param_groups[0]["lr"])
 
     batches = [np.arange(0, 4), np.arange(4, 8), np.arange(8, 10)]
+    seen_logits = []  # what each step's forward produced, to recount correct answers and loss independently
+    model.register_forward_hook(lambda mod, inp, out: seen_logits.append(out.detach().clone()))
     ep = sgd_epoch(model, opt, batches, lambda b: (data_x[b], data_y[b]), lambda i: lrs.append(i) or 0.1 * i,
                    step=5, precision="fp32", crit=nn.CrossEntropyLoss(), desc=None, after_step=after)
     assert lrs == [5, 6, 7] and calls == pytest.approx([0.5, 0.6, 0.7])
-    assert (ep.step, ep.seen) == (8, 10) and 0 <= ep.correct <= 10 and ep.loss_sum > 0
+    ys = [data_y[b] for b in batches]
+    assert (ep.step, ep.seen) == (8, 10)
+    assert ep.correct == sum(int((lg.argmax(1) == y).sum()) for lg, y in zip(seen_logits, ys))
+    assert ep.loss_sum == pytest.approx(sum(float(nn.functional.cross_entropy(lg, y)) * len(y)
+                                            for lg, y in zip(seen_logits, ys)))
     assert not model.training  # left in eval mode, ready for validation
