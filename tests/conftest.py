@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from vggexplorer.ladder import DEFAULT_RUNG, DENSE as DENSE_RUNG, ckpt_dir, scan_path
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("VGGEXPLORER_DATA", REPO.parent / "shared" / "data" / "cifar10"))
 # VGGEXPLORER_CKPT_DIR lets a developer point the suite at work-in-progress checkpoints.
-CKPT_DIR = Path(os.environ.get("VGGEXPLORER_CKPT_DIR", REPO / "checkpoints"))
-DENSE = CKPT_DIR / "dense.pt"
-PRUNED = CKPT_DIR / "pruned.pt"
-SCAN = CKPT_DIR / "scan.npz"
+CKPT_DIR = ckpt_dir()
+DENSE = DENSE_RUNG.path
+PRUNED = DEFAULT_RUNG.path
+SCAN = scan_path()
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

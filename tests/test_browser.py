@@ -18,10 +18,7 @@ SHOTS = Path(os.environ.get("VGGEXPLORER_SHOTS", REPO / "runs" / "screenshots"))
 
 @pytest.fixture(scope="module")
 def server():
-    env = {}
-    if os.environ.get("VGGEXPLORER_CKPT_DIR"):
-        env["VGGEXPLORER_CKPT_DIR"] = os.environ["VGGEXPLORER_CKPT_DIR"]
-    with streamlit_server(env) as (url, proc):
+    with streamlit_server() as (url, proc):  # the server inherits this environment (VGGEXPLORER_CKPT_DIR ...)
         yield url
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from .browser import (browser_page, no_errors, open_page, require_chromium, rss_mb, streamlit_server, texts,
                       wait_for_app)
+from .conftest import PRUNED
 from .helpers import Evil, lab_state_dict, torch_bytes
 
 require_chromium()
@@ -35,8 +36,7 @@ def _uploads_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server():
-    env = {k: os.environ[k] for k in ("VGGEXPLORER_CKPT_DIR",) if k in os.environ}
-    with streamlit_server(env) as (url, proc):
+    with streamlit_server() as (url, proc):  # the server inherits this environment (VGGEXPLORER_CKPT_DIR ...)
         yield url, proc
 
 
@@ -342,7 +342,7 @@ def test_missing_and_damaged_files_keep_every_page_up(tmp_path):
             assert "dense model unavailable" in errors and "python -m vggexplorer train" in errors, errors
             assert "pruned model unavailable" in errors and "python -m vggexplorer prune" in errors, errors
         # the user can still bring a checkpoint and explore it, with an upload as the image
-        _sidebar_load(page, "dense", "pruned.pt", Path(__file__).resolve().parent.parent / "checkpoints" / "pruned.pt")
+        _sidebar_load(page, "dense", "pruned.pt", PRUNED)
         _press_load(page)
         _settled(page, ERROR_HAS, [SIDEBAR_CAPTION, "dense: pruned.pt"])
         assert "dense model unavailable" not in " ".join(texts(page, "stAlertContentError"))

@@ -19,6 +19,7 @@ from torch import nn
 
 from vggexplorer import CheckpointError, load_model
 from vggexplorer.checkpoint import MAX_CHECKPOINT_BYTES
+from vggexplorer.errors import VGGExplorerError
 
 from . import state
 from .markup import md_escape
@@ -83,7 +84,7 @@ def _load(slot: str, upload, path_text: str | None) -> None:
             p = Path(path_text).expanduser()
             ref = register(None, p, p.name)
         state.set_own_checkpoint(slot, ref)
-    except (CheckpointError, OSError) as e:
+    except (VGGExplorerError, OSError) as e:  # OSError: an unreadable path
         state.set_own_error(str(e))
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from vggexplorer.images import ImageError, read_upload, to_uint8_32
+from vggexplorer.errors import VGGExplorerError
+from vggexplorer.images import read_upload, to_uint8_32
 from vggexplorer.model import CIFAR10_CLASSES
 
 from . import state
@@ -89,7 +90,7 @@ def _upload() -> Picked | None:
         # decoded once per file, not on every rerun; only a thumbnail stays in the session (bounded memory)
         try:
             pil, notes = read_upload(data, up.name)
-        except ImageError as e:
+        except VGGExplorerError as e:
             state.set_upload(None)
             st.error(f"**Could not use this file.** {md_escape(str(e), limit=500)}")
             return None

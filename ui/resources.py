@@ -15,7 +15,8 @@ import numpy as np
 import streamlit as st
 from torch import nn
 
-from vggexplorer import CheckpointError, DataError, ScanError, load_bundled_test, load_model, load_scan
+from vggexplorer import load_bundled_test, load_model, load_scan
+from vggexplorer.errors import VGGExplorerError
 from vggexplorer.analysis import filter_sparsity, weight_dead
 from vggexplorer.data import bundled_test_path
 from vggexplorer.explore import ImageAnalysis, ScanView, analyze_image, channel_table, importance_scores, scan_view
@@ -33,7 +34,7 @@ from .state import BLOCKS
 def _shipped(rung: Rung, stamp: tuple) -> tuple[nn.Module | None, str | None]:
     try:
         return load_model(rung.path), None
-    except CheckpointError as e:
+    except VGGExplorerError as e:
         return None, f"{e} Re-create it with: `{prune_command(rung)}` (see checkpoints/README.md)."
 
 
@@ -61,7 +62,7 @@ def models(ms: ModelSet) -> tuple[dict[str, nn.Module], dict[str, str]]:
 def _test_split(stamp: tuple):
     try:
         split = load_bundled_test()
-    except DataError as e:
+    except VGGExplorerError as e:
         return None, str(e)
     split.images.setflags(write=False)
     split.labels.setflags(write=False)
@@ -77,7 +78,7 @@ def test_split():
 def _scan(stamp: tuple, ms: ModelSet) -> tuple[ScanView | None, str | None]:
     try:
         scan = load_scan(scan_path())
-    except ScanError as e:
+    except VGGExplorerError as e:
         return None, str(e)
     shipped = {slot: ref for slot, ref in ms.refs().items() if not ref.is_own}
     view = scan_view(scan, {slot: ref.rung.role for slot, ref in shipped.items()})
