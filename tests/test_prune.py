@@ -70,3 +70,115 @@ def test_choose_sparsities_prefers_insensitive_large_layers():
     assert delta < 0.01
     with pytest.raises(ValueError):
         choose_sparsities(curves, scan, sizes, base_acc=0.90, target=0.99)
+
+
+def test_choose_sparsities_never_goes_below_the_floor():
+    curves = {"big": [0.90, 0.90], "small": [0.50, 0.10]}
+    sizes = {"big": 900, "small": 100}
+    chosen, _ = choose_sparsities(curves, [0.5, 0.9], sizes, 0.90, target=0.8, floor={"small": 0.42, "big": 0.3})
+    assert chosen["small"] == 0.42  # its zeros from the rung below stay zero
+    assert sum(chosen[n] * sizes[n] for n in sizes) / 1000 >= 0.8
+
+
+def test_zero_fraction_on_a_hand_made_model():
+    from vggexplorer.model import zero_fraction
+
+    m = _tiny()  # conv 4x3x3x3 = 108 weights, linear 3x64 = 192; biases do not count
+    with torch.no_grad():
+        m[0].weight.view(-1)[:27] = 0
+        m[3].weight.view(-1)[:48] = 0
+        m[3].bias.zero_()
+    assert zero_fraction(m) == pytest.approx((27 + 48) / 300)
+
+
+# ---- the ladder: two rungs of a real pipeline run on a few random images -----------------------
+
+def _ladder_setup(tmp_path):
+    import numpy as np
+
+    from vggexplorer.checkpoint import save_checkpoint
+    from vggexplorer.data import Split
+    from vggexplorer.model import VGG
+
+    torch.manual_seed(0)
+    dense = VGG().eval()
+    dense.meta = {}
+    save_checkpoint(tmp_path / "dense.pt", dense, {"role": "dense", "normalization": None,
+                                                   "recipe": {"holdout": 40, "seed": 0}}, half=True)
+    rng = np.random.default_rng(0)
+    split = Split(rng.integers(0, 256, (200, 32, 32, 3), dtype=np.uint8), np.repeat(np.arange(10), 20),
+                  [f"{i}.png" for i in range(200)])
+    return split
+
+
+def _cfg(target, **kw):
+    from vggexplorer.prune import PruneConfig
+
+    base = dict(target_sparsity=target, scan_sparsities=[0.5, 0.9], scan_images=20, finetune_epochs=2,
+                batch_size=16, precision="fp32", device="cpu", max_steps_per_epoch=2, max_layer_sparsity=0.99,
+                distill_from=None, distill_weight=0.0)
+    base.update(kw)
+    return PruneConfig(**base)
+
+
+def test_ladder_masks_are_nested_across_two_rungs(tmp_path):
+    from vggexplorer import load_model
+    from vggexplorer.model import prunable_parameters, zero_fraction
+    from vggexplorer.prune import nested, prune_pipeline
+
+    split = _ladder_setup(tmp_path)
+    prune_pipeline(_cfg(0.5), tmp_path / "dense.pt", split, tmp_path / "r1", tmp_path / "p50.pt", progress=False)
+    meta = prune_pipeline(_cfg(0.8, distill_from=str(tmp_path / "dense.pt"), distill_weight=0.5),
+                          tmp_path / "p50.pt", split, tmp_path / "r2", tmp_path / "p80.pt", progress=False)
+    low, high = load_model(tmp_path / "p50.pt"), load_model(tmp_path / "p80.pt")
+    assert zero_fraction(low) == pytest.approx(0.5, abs=0.01)
+    assert 0.8 <= zero_fraction(high) < 0.82  # at least the target; a 0.01 step of one layer may overshoot
+    pl, ph = prunable_parameters(low), prunable_parameters(high)
+    assert nested(pl, ph) == []
+    for n in pl:  # every zero of the lower rung is a zero of the higher one, layer by layer
+        assert bool(((pl[n] == 0) <= (ph[n] == 0)).all()), n
+    assert meta["recipe"]["source_checkpoint"] == str(tmp_path / "p50.pt")
+    assert meta["recipe"]["dense_checkpoint"] == str(tmp_path / "dense.pt")
+    assert meta["pruning"]["source_sparsity_per_layer"]  # the floors it respected
+    # and the check itself can fail: a weight revived at the higher rung is reported
+    revived = {n: p.clone() for n, p in ph.items()}
+    name = next(n for n in pl if bool((pl[n] == 0).any()))
+    revived[name].view(-1)[int(torch.nonzero(pl[name].view(-1) == 0)[0])] = 1.0
+    assert nested(pl, revived) == [name]
+
+
+def test_a_ladder_step_resumes_where_it_stopped(tmp_path, monkeypatch):
+    import vggexplorer.prune as prune_mod
+    from vggexplorer import load_model
+    from vggexplorer.errors import ConfigError
+
+    split = _ladder_setup(tmp_path)
+    prune_mod.prune_pipeline(_cfg(0.5), tmp_path / "dense.pt", split, tmp_path / "r1", tmp_path / "p50.pt",
+                             progress=False)
+    cfg = _cfg(0.8)
+    # the uninterrupted run
+    whole = prune_mod.prune_pipeline(cfg, tmp_path / "p50.pt", split, tmp_path / "a", tmp_path / "a.pt", progress=False)
+    # the same run, stopped after its first fine-tuning epoch, then resumed
+    real_epoch, calls = prune_mod.sgd_epoch, []
+
+    def stop_after_one(*a, **kw):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_epoch(*a, **kw)
+
+    monkeypatch.setattr(prune_mod, "sgd_epoch", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        prune_mod.prune_pipeline(cfg, tmp_path / "p50.pt", split, tmp_path / "b", tmp_path / "b.pt", progress=False)
+    assert (tmp_path / "b" / "finetune_state.pt").exists() and not (tmp_path / "b.pt").exists()
+    monkeypatch.setattr(prune_mod, "sgd_epoch", real_epoch)
+    with pytest.raises(ConfigError, match="another config"):
+        prune_mod.prune_pipeline(_cfg(0.8, finetune_lr=0.5), tmp_path / "p50.pt", split, tmp_path / "b",
+                                 tmp_path / "b.pt", resume=True, progress=False)
+    resumed = prune_mod.prune_pipeline(cfg, tmp_path / "p50.pt", split, tmp_path / "b", tmp_path / "b.pt",
+                                       resume=True, progress=False)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert resumed["history"][0] == whole["history"][0] | {"epoch_s": resumed["history"][0]["epoch_s"]}
+    a, b = load_model(tmp_path / "a.pt").state_dict(), load_model(tmp_path / "b.pt").state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)

@@ -228,7 +228,7 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
 
 
 def save_scan(result: ScanResult, path: str | Path) -> Path:
-    """Write a scan as one compressed ``.npz`` (float32 statistics, int16 indices, float16 probabilities)."""
+    """Write a scan as one compressed ``.npz`` (float32 statistics and probabilities, int16 indices)."""
     arrays: dict[str, np.ndarray] = {}
     for role, blocks in result.models.items():
         for b, st in blocks.items():
@@ -239,7 +239,7 @@ def save_scan(result: ScanResult, path: str | Path) -> Path:
             arrays[f"pair/{key}/{b}/correlation"] = st["correlation"].astype(np.float32)
     for role, p in result.predictions.items():
         arrays[f"pred/{role}"] = p["pred"].astype(np.int8)
-        arrays[f"probs/{role}"] = p["probs"].astype(np.float16)
+        arrays[f"probs/{role}"] = p["probs"].astype(np.float32)  # exact: compare reads them back
     if result.labels is not None:
         arrays["labels"] = result.labels.astype(np.int8)
     arrays["meta_json"] = np.frombuffer(json.dumps(result.meta).encode(), np.uint8)
