@@ -1,6 +1,6 @@
 """App timings: rerun latency on an image change, bytes per figure, start-up and browser draw time.
 
-    python benchmarks/bench_app.py [--changes 15] [--no-browser]
+    python -m benchmarks.bench_app [--changes 15] [--no-browser]
 
 1. Server side (AppTest, in process): the time of the rerun that follows changing the image, with
    both models and every figure of the page; the first rerun of an image is the uncached case.
@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._report import machine, write_section  # noqa: E402
+from benchmarks._report import machine, write_section
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -95,7 +93,7 @@ def main() -> None:
     times, sizes = server_side(args.changes)
     med = statistics.median(times)
     largest = max((v, b, t) for b, figs in sizes.items() for t, v in figs.items())
-    body = ["## App (`python benchmarks/bench_app.py`)", "", f"Machine: {machine()}.", "",
+    body = ["## App (`python -m benchmarks.bench_app`)", "", f"Machine: {machine()}.", "",
             f"**Rerun after changing the image** (server side, AppTest, both models, every figure of the page; "
             f"{len(times)} different images, none cached): median **{med * 1e3:.0f} ms**, "
             f"min {min(times) * 1e3:.0f} ms, max {max(times) * 1e3:.0f} ms (target: median <= 300 ms).", "",

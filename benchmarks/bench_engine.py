@@ -1,6 +1,6 @@
 """Capture overhead against a bare forward, and scan throughput against bare inference.
 
-    python benchmarks/bench_engine.py [--repeats 15] [--scan-images 2000]
+    python -m benchmarks.bench_engine [--repeats 15] [--scan-images 2000]
 
 Timings are interleaved (bare, hooked, bare, hooked, ...) so that load from other processes on
 this shared 2-core machine hits both sides alike; medians and their ratio are reported and
@@ -10,20 +10,17 @@ written to benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._report import machine, write_section  # noqa: E402
-from vggexplorer import capture_activations, load_bundled_test, load_model, preprocess  # noqa: E402
-from vggexplorer.scan import scan_models  # noqa: E402
+from benchmarks._report import machine, write_section
+from vggexplorer import capture_activations, load_bundled_test, load_model, preprocess
+from vggexplorer.ladder import ckpt_dir
+from vggexplorer.scan import scan_models
 
-CKPT = Path(os.environ.get("VGGEXPLORER_CKPT_DIR", Path(__file__).resolve().parent.parent / "checkpoints"))
+CKPT = ckpt_dir()
 
 
 def interleaved(fa, fb, repeats: int) -> tuple[float, float]:
@@ -74,7 +71,7 @@ def main() -> None:
     n = len(sub) * len(models)
     print(f"scan: bare {n / bare_s:.0f} img/s, scan {n / scan_s:.0f} img/s, ratio {bare_s / scan_s:.3f}")
     body = [
-        "## Activation engine (`python benchmarks/bench_engine.py`)",
+        "## Activation engine (`python -m benchmarks.bench_engine`)",
         "",
         f"Machine: {machine()}. fp32, medians of interleaved runs.",
         "",

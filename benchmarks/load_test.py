@@ -1,6 +1,6 @@
 """Load test: concurrent real browser sessions against one `streamlit run` server on loopback.
 
-    python benchmarks/load_test.py [--sessions 8] [--reruns 6] [--soak 200]
+    python -m benchmarks.load_test [--sessions 8] [--reruns 6] [--soak 200]
 
 Phase 1: ``--sessions`` headless Chromium pages (one browser context each, so each is its own
 Streamlit session) open the Explorer at the same time, each on its own test image and block, then
@@ -22,13 +22,11 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._report import machine, write_section  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mb, streamlit_server  # noqa: E402
+from benchmarks._report import machine, write_section
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mb, streamlit_server
 
 MAX_GROWTH_MB = 100  # second-half mean over first-half mean, across the soak
 
@@ -47,13 +45,10 @@ class Serial:
     """The reference: the same computation, one image at a time, in this process."""
 
     def __init__(self) -> None:
-        import os
-
         from vggexplorer import load_bundled_test, load_model
-        from vggexplorer.data import REPO_ROOT
+        from vggexplorer.ladder import DEFAULT_RUNG, DENSE
 
-        ckpt = Path(os.environ.get("VGGEXPLORER_CKPT_DIR", REPO_ROOT / "checkpoints"))
-        self.models = {r: load_model(ckpt / f"{r}.pt") for r in ("dense", "pruned")}
+        self.models = {"dense": load_model(DENSE.path), "pruned": load_model(DEFAULT_RUNG.path)}
         self.split = load_bundled_test()
 
     def expected(self, idx: int, block: str) -> dict:
@@ -184,7 +179,7 @@ async def main_async(args) -> None:
     growth = float(mb[half:].mean() - mb[:half].mean()) if len(mb) >= 4 else float("nan")
     slope = float(np.polyfit([i for i, _ in samples], mb, 1)[0] * 100) if len(mb) >= 4 else float("nan")
     grows = growth > MAX_GROWTH_MB
-    body = ["## Load test (`python benchmarks/load_test.py`)", "", f"Machine: {machine()}.", "",
+    body = ["## Load test (`python -m benchmarks.load_test`)", "", f"Machine: {machine()}.", "",
             f"{args.sessions} concurrent Chromium sessions against one `streamlit run` server, each on its own "
             f"image and block, {args.reruns} reruns each (\"Random test image\"), {len(lat)} reruns in "
             f"{phase1:.0f} s. Every page's probability bars and mosaic levels were read back from the browser and "

@@ -1,6 +1,6 @@
 """Server memory of the app, per torch build: what a hosted demo needs.
 
-    python benchmarks/memory.py [--python PATH ...] [--images 20]
+    python -m benchmarks.memory [--python PATH ...] [--images 20]
 
 For each interpreter (default: this one, plus ``runs/cpu-venv/bin/python`` if it exists; make it
 with ``python -m venv runs/cpu-venv && runs/cpu-venv/bin/pip install torch==2.13.0 streamlit plotly
@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._report import machine, write_section  # noqa: E402
-from tests.browser import REPO, browser_page, rss_mb, streamlit_server, wait_for_app  # noqa: E402
+from benchmarks._report import machine, write_section
+from tests.browser import REPO, browser_page, rss_mb, streamlit_server, wait_for_app
 
 def torch_version(python: str) -> str:
     return subprocess.run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True,
@@ -66,7 +64,7 @@ def main() -> None:
         r = measure(py, args.images)
         rows.append(r)
         print(r, flush=True)
-    lines = ["## Server memory per torch build (`python benchmarks/memory.py`)", "",
+    lines = ["## Server memory per torch build (`python -m benchmarks.memory`)", "",
              f"Machine: {machine()}. One browser session: the Explorer, {args.images} more test images, "
              "then the Dead filters and Models pages. Resident memory of the `streamlit run` process, from /proc.", "",
              "| torch build | server idle | after the first page | after the session | peak |",

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import torch
 
 from .dead import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
-from .mosaic import MosaicLayout, mosaic_layout, scale_note, tile, unit_scale  # noqa: F401 (re-exported)
+from .mosaic import mosaic_layout, scale_note, tile, unit_scale  # noqa: F401 (mosaic_layout, tile re-exported)
 
 GREENS = "Greens"  # plotly's named scale runs light to dark: darker = stronger activation
 LEVELS = 255
