@@ -106,11 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--scale", choices=["shared", "per-channel"], default="shared")
 
-    p = sub.add_parser("model-card", help="write checkpoints/README.md from the checkpoints' metadata")
-    p.add_argument("--dense", type=Path, default=Path("checkpoints/dense.pt"))
-    p.add_argument("--pruned", type=Path, default=Path("checkpoints/pruned.pt"))
-    p.add_argument("--scan", type=Path, default=Path("checkpoints/scan.npz"))
-    p.add_argument("--out", type=Path, default=Path("checkpoints/README.md"))
+    p = sub.add_parser("model-card", help="write checkpoints/README.md from the checkpoints' metadata and the scan")
+    p.add_argument("--checkpoint", type=Path, action="append", default=None,
+                   help="repeat: dense first, then the rungs (default: the shipped ladder)")
+    p.add_argument("--scan", type=Path, default=None, help="default checkpoints/scan.npz")
+    p.add_argument("--out", type=Path, default=None, help="default checkpoints/README.md")
 
     p = sub.add_parser("info", help="print a checkpoint's metadata")
     p.add_argument("--checkpoint", type=Path, required=True)

@@ -214,7 +214,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_model_card(args: argparse.Namespace) -> int:
     from .card import model_card
+    from .ladder import ckpt_dir, scan_path
 
-    args.out.write_text(model_card(args.dense, args.pruned, args.scan))
-    print(f"wrote {args.out}")
+    out = args.out or ckpt_dir() / "README.md"
+    out.write_text(model_card(_roles(args.checkpoint), args.scan or scan_path()))
+    print(f"wrote {out}")
     return 0
