@@ -189,8 +189,9 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
                 if st is None:
                     st = stats[role][name] = _BlockStats(out.shape[1], k)
                 means[role][name] = st.update(out, s)
-                grams[role][name] = [gram(out[c:c + cka_batch]) for c in range(0, out.shape[0], cka_batch)
-                                     if min(cka_batch, out.shape[0] - c) >= 4]
+                if pairs:  # without pairs there is no CKA to feed
+                    grams[role][name] = [gram(out[c:c + cka_batch]) for c in range(0, out.shape[0], cka_batch)
+                                         if min(cka_batch, out.shape[0] - c) >= 4]
 
             with block_hooks(model, on_block):
                 logits = model(x).float()  # [B, 10]
