@@ -20,14 +20,14 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from .dead import ACTIVATION_DEAD, ALIVE, CATEGORIES, DORMANT, WEAKENED, WEIGHT_DEAD  # noqa: F401 (re-exported)
+from .dead import ZERO_ON_IMAGE as ZERO_HERE
 from .figures import GREENS, ROLE_COLORS, mosaic_layout, tile
 from .ladder import LADDER
 
-CATEGORIES = ("weight-dead", "activation-dead", "dormant", "weakened")  # graded, in priority order
-ZERO_HERE = "zero on this image"
-STATUS_COLORS = {"weight-dead": "#525252", "activation-dead": "#cb181d", "dormant": "#f16913",
-                 "weakened": "#6a51a3", "alive": "#238b45", ZERO_HERE: "#fdae6b"}
-STATUS_SYMBOLS = {"weight-dead": "x", "activation-dead": "circle", "dormant": "diamond", "weakened": "triangle-down"}
+STATUS_COLORS = {WEIGHT_DEAD: "#525252", ACTIVATION_DEAD: "#cb181d", DORMANT: "#f16913",
+                 WEAKENED: "#6a51a3", ALIVE: "#238b45", ZERO_HERE: "#fdae6b"}
+STATUS_SYMBOLS = {WEIGHT_DEAD: "x", ACTIVATION_DEAD: "circle", DORMANT: "diamond", WEAKENED: "triangle-down"}
 MOSTLY_ZERO = 0.9  # "filters at least 90% zero"
 DIVERGING = "RdBu"  # weights: red negative, blue positive, white 0 (zmid=0)
 MARGIN = dict(l=4, r=4, t=40, b=4)
