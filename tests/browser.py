@@ -36,13 +36,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict | None = None, timeout: float = 120, python: str | None = None):
+def streamlit_server(env: dict | None = None, timeout: float = 120, python: str | None = None,
+                     script: Path = REPO / "streamlit_app.py"):
     """Yield (base URL, process) of a fresh `streamlit run streamlit_app.py` on 127.0.0.1; stop it afterwards.
 
-    ``python``: the interpreter that runs the server (default: this one), e.g. a venv with a CPU-only torch.
+    ``python``: the interpreter that runs the server (default: this one), e.g. a venv with a CPU-only torch;
+    ``script``: another Streamlit script to serve (a benchmark's floor page).
     """
     port = free_port()
-    cmd = [python or sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"), "--server.port", str(port),
+    cmd = [python or sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     log = open(REPO / "runs" / f"streamlit-{port}.log", "w") if (REPO / "runs").is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
@@ -116,3 +118,45 @@ def rss_mb(pid: int) -> tuple[float, float]:
     """(current, peak) resident memory of a process in MB, from /proc."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+class ScriptRuns:
+    """The script runs the server reports to one page: ``("full" | "fragment", when)`` for each finished run.
+
+    Read from Streamlit's own ``script_finished`` messages on the page's websocket, whose metadata names the
+    fragments a run was limited to (none for a full run of the page).
+    """
+
+    def __init__(self, page) -> None:
+        """Listen on ``page``: make it before the page opens the app (its websocket)."""
+        self.finished: list[tuple[str, float]] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload) -> None:
+        from google.protobuf.message import DecodeError
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(payload, str):
+            return
+        msg = ForwardMsg()
+        try:
+            msg.ParseFromString(payload)
+        except DecodeError:
+            return
+        if msg.WhichOneof("type") == "script_finished":
+            self.finished.append(("fragment" if msg.metadata.run.fragment_ids else "full", time.perf_counter()))
+
+    def since(self, t: float) -> list[str]:
+        """The kinds of the runs that finished after ``t`` (a ``time.perf_counter()`` reading)."""
+        return [kind for kind, when in self.finished if when > t]
+
+
+def click_tile(page, title_prefix: str, channel: int, cols: int = 16, rows: int = 8, tile: int = 32, gap: int = 0) -> None:
+    """Click the centre of a channel's tile in the mosaic whose title starts with ``title_prefix``."""
+    chart = page.locator(".js-plotly-plot").filter(has_text=title_prefix).first
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    r, k = divmod(channel, cols)
+    x = box["x"] + box["width"] * (k * (tile + gap) + tile / 2) / (cols * (tile + gap) - gap)
+    y = box["y"] + box["height"] * (r * (tile + gap) + tile / 2) / (rows * (tile + gap) - gap)
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from .browser import browser_page, no_errors, open_page, require_chromium, streamlit_server, wait_for_app
+from .browser import (ScriptRuns, browser_page, click_tile, no_errors, open_page, require_chromium, streamlit_server,
+                      wait_for_app)
 from .conftest import REPO
 
 require_chromium()
@@ -30,6 +33,7 @@ def _titles(page) -> list[str]:
 def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with browser_page() as page:
+        runs = ScriptRuns(page)  # before the page opens its websocket
         open_page(page, server + "/?img=6000&block=conv1&ch=0", 5)
         titles = _titles(page)
         assert any(t.startswith("dense · conv1 · 128 channels") for t in titles), titles
@@ -42,17 +46,34 @@ def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
         assert any(re.search(r"dense: \w+ \d+% vs \w+ \d+%", t) for t in text), text
         page.screenshot(path=str(SHOTS / "explorer.png"))
 
-        # pick a channel by clicking a tile of the dense mosaic (row 0, third tile)
-        mosaic = page.locator(".js-plotly-plot").filter(has_text="dense · conv1").first
-        box = mosaic.locator(".nsewdrag").first.bounding_box()
-        cols = 16  # mosaic_layout(128) -> 16 columns
-        page.mouse.move(box["x"] + box["width"] * (2.5 / cols), box["y"] + 8)
-        page.mouse.click(box["x"] + box["width"] * (2.5 / cols), box["y"] + 8)
+        # pick a channel by clicking a tile of the dense mosaic (row 0, third tile): one run, of the fragment only
+        t0 = time.perf_counter()
+        click_tile(page, "dense · conv1", 2)
         page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
                                ".some(e => e.textContent.includes('conv1 channel 2'))", timeout=60_000)
         wait_for_app(page, min_charts=5)
+        assert runs.since(t0) == ["fragment"], runs.finished
         assert "ch=2" in page.url
         no_errors(page)
+        # a click in the other mosaic: again one fragment run
+        t0 = time.perf_counter()
+        click_tile(page, "pruned · conv1", 20)
+        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                               ".some(e => e.textContent.includes('conv1 channel 20'))", timeout=60_000)
+        wait_for_app(page, min_charts=5)
+        assert runs.since(t0) == ["fragment"], runs.finished
+        assert "ch=20" in page.url
+
+
+def test_explorer_has_its_own_url_and_the_root_hands_over(server):
+    with browser_page() as page:
+        open_page(page, server + "/explorer?img=42&block=conv2&ch=5&pruned=55", 5)
+        assert urlparse(page.url).path == "/explorer"
+        assert page.get_by_text("Page not found").count() == 0
+        assert any(t.startswith("dense · conv2") for t in _titles(page)) and "conv2 channel 5" in _titles(page)
+        open_page(page, server + "/?img=42&block=conv3&ch=6", 5)
+        assert urlparse(page.url).path == "/explorer" and "block=conv3" in page.url and "ch=6" in page.url
+        assert "conv3 channel 6" in _titles(page)
 
 
 def test_deep_link_opens_the_same_view(server):
@@ -118,13 +139,11 @@ def test_dead_filter_row_opens_the_channel(server):
         box = grid.bounding_box()
         # the row-selection checkbox column sits at the left edge; click the first data row
         page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
-        # the Explorer is the default page: it opens at "/" with the row's block and channel
+        # the Explorer opens (at /explorer) with the row's block and channel
         page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
                                ".some(e => e.textContent.startsWith('dense · conv'))", timeout=60_000)
         wait_for_app(page, min_charts=5)
         no_errors(page)
-        from urllib.parse import parse_qs, urlparse
-
         q = parse_qs(urlparse(page.url).query)
         block, ch = q["block"][0], q["ch"][0]
         assert any(t == f"{block} channel {ch}" for t in _titles(page)), (block, ch, _titles(page))

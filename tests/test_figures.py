@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from vggexplorer.figures import (LEVELS, channel_strip, importance_bars, layer_mosaic, mosaic_layout,
-                                 probability_bars, quantise, sparsity_bars, tile, weight_histogram)
+from vggexplorer.figures import (LEVELS, MARK_COLOUR, channel_strip, importance_bars, layer_mosaic, mark_channel,
+                                 mosaic_layout, probability_bars, quantise, sparsity_bars, tile, weight_histogram)
 
 
 def _maps() -> torch.Tensor:
@@ -40,19 +40,27 @@ def test_mosaic_is_one_heatmap_on_a_shared_scale():
     heat, points = fig.data
     assert heat.type == "heatmap" and points.type == "scatter"
     z = np.asarray(heat.z)
-    assert z.shape == (2, 8) and z.dtype == np.uint8
+    assert z.shape == (2, 6) and z.dtype == np.uint8  # tiles touch: no gap pixels to send
     # value v on the 0..3 scale -> level rint(v / 3 * 254) + 1
     assert z[:, 0:2].tolist() == [[1, 86], [170, LEVELS]]
-    assert (z[:, 3:5] == 170).all() and (z[:, 6:8] == 1).all() and (z[:, [2, 5]] == 0).all()
+    assert (z[:, 2:4] == 170).all() and (z[:, 4:6] == 1).all()
+    # white lines over the tile borders, at x = 1.5 and 3.5
+    assert sorted(sh.x0 for sh in fig.layout.shapes) == [1.5, 3.5]
     # one hover/click point per channel at its tile's centre, with its max and mean
-    np.testing.assert_allclose(points.x, [0.5, 3.5, 6.5])
+    np.testing.assert_allclose(points.x, [0.5, 2.5, 4.5])
     np.testing.assert_allclose(points.y, [0.5, 0.5, 0.5])
     np.testing.assert_allclose(np.asarray(points.customdata), [[0, 3, 1.5, 1.0], [1, 2, 2, 0.5], [2, 0, 0, 0]])
     assert list(points.text) == ["alive", "alive", "weight-dead; "]
-    # the selected channel is outlined around its tile
-    (rect,) = fig.layout.shapes
-    assert rect.x0 < 3 < 4 < rect.x1 and rect.y0 < 0 and rect.y1 > 1
+    # the selected channel's tile is marked (its point is selected); mark_channel moves or removes the mark
+    assert list(points.selectedpoints) == [1] and points.selected.marker.color == MARK_COLOUR
+    assert list(mark_channel(fig, 2).data[1].selectedpoints) == [2]
+    assert mark_channel(fig, None).data[1].selectedpoints is None
     assert fig.layout.meta["zmax"] == 3.0 and "shared scale 0..3" in fig.layout.title.text
+
+
+def test_mosaic_fills_a_short_last_row_with_transparent_level_zero():
+    z = np.asarray(layer_mosaic(torch.ones(5, 2, 2), "conv9", "dense", zmax=1.0).data[0].z)  # 4 columns, 2 rows
+    assert z.shape == (4, 8) and (z[2:, 2:] == 0).all() and (z[:2] == LEVELS).all()
 
 
 def test_per_channel_scale_uses_each_tiles_full_range():

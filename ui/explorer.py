@@ -11,7 +11,8 @@ import streamlit as st
 
 from vggexplorer.analysis import describe_top2, most_changed, shared_scale
 from vggexplorer.explore import channel_flags, channel_status, survival_summary
-from vggexplorer.figures import channel_detail, channel_strip, importance_bars, layer_mosaic, probability_bars
+from vggexplorer.figures import (channel_detail, channel_strip, importance_bars, layer_mosaic, mark_channel,
+                                 probability_bars)
 from vggexplorer.model import CIFAR10_CLASSES
 from vggexplorer.render import image_strip
 
@@ -44,9 +45,13 @@ def render() -> None:
                               f.scan.never_fires(s, block) if f.scan else None, an.zero_now[s][block].numpy())
              for s in f.slots}
     zmax = shared_scale(*(an.maps(s, block) for s in f.slots)) if scale == SCALES[0] else None
+    extra = {"dense-vs-pruned cosine": an.cosine[block].numpy()} if an.cosine else None
+    # built once per full run: a channel pick (a fragment run) sends the same figures, so the browser keeps them
+    mosaics = {s: layer_mosaic(an.maps(s, block), block, s, zmax=zmax, status=flags[s], extra=extra) for s in f.slots}
+    state.new_mosaics()
     st.subheader(f"{block}: every channel after the ReLU")
     st.caption("Darker green = stronger activation. Hover a tile for its channel; click a tile to open it below.")
-    _mosaics_and_channel(an, f.slots, block, zmax, flags, f.scan, f.split)
+    _mosaics_and_channel(mosaics, an, block, f.scan, f.split)
     if an.cosine:
         _similarity(an, f.slots, block)
     _importance(f, an, picked, block, classes, flags)
@@ -66,15 +71,13 @@ def _image_and_probabilities(picked: picker.Picked, an, slots: list[str], classe
 
 
 @st.fragment
-def _mosaics_and_channel(an, slots: list[str], block: str, zmax: float | None, flags: dict, scan, split) -> None:
-    ch = state.view().ch
-    extra = {"dense-vs-pruned cosine": an.cosine[block].numpy()} if an.cosine else None
-    for slot, col in zip(slots, st.columns(len(slots))):
-        fig = layer_mosaic(an.maps(slot, block), block, slot, zmax=zmax, status=flags[slot], extra=extra, selected=ch)
+def _mosaics_and_channel(mosaics: dict, an, block: str, scan, split) -> None:
+    for slot, col in zip(mosaics, st.columns(len(mosaics))):
         with col:
-            st.plotly_chart(fig, **state.chart_pick(f"mosaic_{slot}"), **CHART)
+            st.plotly_chart(mark_channel(mosaics[slot], state.mark(slot)), **state.chart_pick(f"mosaic_{slot}", slot),
+                            **CHART)
     st.number_input(f"Channel of {block}", 0, BLOCK_CHANNELS[block] - 1, step=1, **state.bind_field("ch"))
-    _channel_view(an, slots, block, ch, scan, split)
+    _channel_view(an, list(mosaics), block, state.view().ch, scan, split)
     state.write_url()
 
 

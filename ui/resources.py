@@ -19,7 +19,8 @@ from vggexplorer import load_bundled_test, load_model, load_scan
 from vggexplorer.errors import VGGExplorerError
 from vggexplorer.analysis import filter_sparsity, weight_dead
 from vggexplorer.data import bundled_test_path
-from vggexplorer.explore import ImageAnalysis, ScanView, analyze_image, channel_table, importance_scores, scan_view
+from vggexplorer.explore import (ImageAnalysis, ScanView, analyze_image, channel_table, importance_every_block,
+                                 importance_scores, scan_view)
 from vggexplorer.ladder import SCAN_CMD, Rung, prune_command, scan_path
 from vggexplorer.scan import check_scan_matches
 
@@ -125,9 +126,19 @@ def analyze(ms: ModelSet, image: np.ndarray) -> ImageAnalysis:
     return analyze_image(models(ms)[0], image)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=32, show_spinner=False)
+def _importance_every_block(ms: ModelSet, image: np.ndarray, cls: int):
+    return importance_every_block(models(ms)[0], analyze(ms, image), image, cls)
+
+
+@st.cache_data(max_entries=16, show_spinner="Zeroing each channel…")
+def _ablation(ms: ModelSet, image: np.ndarray, block: str, cls: int):
+    return importance_scores(models(ms)[0], analyze(ms, image), image, block, cls, "ablation")
+
+
 def importance(ms: ModelSet, image: np.ndarray, block: str, cls: int, method: str):
-    return importance_scores(models(ms)[0], analyze(ms, image), image, block, cls, method)
+    """(slot -> ``[C]`` importance of ``block``'s channels for class ``cls``, the measure's name)."""
+    return _ablation(ms, image, block, cls) if method == "ablation" else _importance_every_block(ms, image, cls)[block]
 
 
 @st.cache_data(max_entries=16, show_spinner="Rendering the activation grid…")

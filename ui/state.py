@@ -32,6 +32,7 @@ DEFAULT_IMAGE = 6000  # a frog, as in the seed post: the first frog in ImageFold
 URL_KEYS = ("img", "block", "ch", "pruned")
 
 _VIEW, _URL, _OWN, _OWN_ERROR, _UPLOAD = "view", "view_url", "own_checkpoints", "own_error", "upload"
+_MARKS = "mosaic_marks"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ def update(**changes: Any) -> View:
     """Change fields of the view (the channel is kept within the block's channels)."""
     v = replace(view(), **changes).clamped()
     st.session_state[_VIEW] = v
+    if "ch" in changes:
+        st.session_state.pop(_MARKS, None)  # mark the new channel in every mosaic
     return v
 
 
@@ -166,21 +169,36 @@ def bind_field(name: str) -> dict:
     return bind(name, getattr(view(), name), lambda value: {name: value})
 
 
-def _picked(key: str) -> None:
+def _picked(key: str, slot: str) -> None:
     event = st.session_state.get(key) or {}
     points = (event.get("selection") or {}).get("points") or []
     # the mosaic's trace 1 holds one invisible point per channel, in channel order: point index = channel
     picked = [int(p["point_index"]) for p in points if p.get("curve_number") == 1 and "point_index" in p]
     if picked:
+        kept = mark(slot)
         update(ch=picked[0])
+        # The clicked mosaic marks the tile itself (its selection): its figure keeps the mark it was drawn
+        # with, so it is not redrawn. The other one loses its mark, which would be out of date.
+        st.session_state[_MARKS] = {slot: kept}
 
 
-def chart_pick(key: str) -> dict:
-    """Keyword arguments for ``st.plotly_chart`` of a mosaic: a click on a tile makes it the view's channel.
+def chart_pick(key: str, slot: str) -> dict:
+    """Keyword arguments for ``st.plotly_chart`` of ``slot``'s mosaic: a click on a tile makes it the view's channel.
 
     The callback runs before the rerun, so one click is one rerun (of the fragment that holds the chart).
     """
-    return {"key": key, "on_select": partial(_picked, key), "selection_mode": "points"}
+    return {"key": key, "on_select": partial(_picked, key, slot), "selection_mode": "points"}
+
+
+def mark(slot: str) -> int | None:
+    """The channel marked in ``slot``'s mosaic figure: the view's channel, except after a click (see ``_picked``)."""
+    marks = st.session_state.get(_MARKS)
+    return view().ch if marks is None else marks.get(slot)
+
+
+def new_mosaics() -> None:
+    """The mosaics are drawn anew (another image, block, scale or model): mark the view's channel in each."""
+    st.session_state.pop(_MARKS, None)
 
 
 # ---- the session's own checkpoints, its upload --------------------------------------------------

@@ -89,26 +89,32 @@ def channel_status(flags: Mapping[str, np.ndarray]) -> list[str]:
     return [names[int(r.argmax())] if r.any() else ALIVE for r in rows]
 
 
+Scores = dict[str, np.ndarray]  # role -> [C]
+
+
 def importance_scores(models: Mapping[str, nn.Module], analysis: ImageAnalysis, image: np.ndarray, block: str,
-                      cls: int, method: str = "auto") -> tuple[dict[str, np.ndarray], str]:
+                      cls: int, method: str = "auto") -> tuple[Scores, str]:
     """Per model, ``[C]`` importance of ``block``'s channels for class ``cls`` and the measure's name.
 
-    ``auto``: exact logit contribution for the last block, gradient x activation elsewhere;
-    ``ablation``: drop in the class probability when the channel is zeroed.
+    ``auto``: exact logit contribution for the last block, gradient x activation elsewhere (see
+    :func:`importance_every_block`); ``ablation``: drop in the class probability when the channel is zeroed.
     """
-    last = list(analysis.captures[next(iter(models))].activations)[-1]
-    out = {}
     if method == "ablation":
-        for r, m in models.items():
-            out[r] = ablation(m, image[None], block, cls).numpy()
-        return out, "ablation: drop of p(class) when the channel is zeroed"
-    if block == last:
-        for r, m in models.items():
-            out[r] = last_block_contributions(m, analysis.maps(r, block), cls).per_channel.numpy()
-        return out, "exact logit contribution: W[class, c] x pooled activation"
-    for r, m in models.items():
-        out[r] = gradient_x_activation(m, image[None], cls)[block].numpy()
-    return out, "gradient x activation of the class logit"
+        return ({r: ablation(m, image[None], block, cls).numpy() for r, m in models.items()},
+                "ablation: drop of p(class) when the channel is zeroed")
+    return importance_every_block(models, analysis, image, cls)[block]
+
+
+def importance_every_block(models: Mapping[str, nn.Module], analysis: ImageAnalysis, image: np.ndarray, cls: int
+                           ) -> dict[str, tuple[Scores, str]]:
+    """Block -> (per model ``[C]`` importance for class ``cls``, the measure's name), from one backward pass per model:
+    gradient x activation, and for the last block its exact logit contribution."""
+    *blocks, last = list(analysis.captures[next(iter(models))].activations)
+    grads = {r: gradient_x_activation(m, image[None], cls) for r, m in models.items()}
+    out = {b: ({r: grads[r][b].numpy() for r in models}, "gradient x activation of the class logit") for b in blocks}
+    out[last] = ({r: last_block_contributions(m, analysis.maps(r, last), cls).per_channel.numpy()
+                  for r, m in models.items()}, "exact logit contribution: W[class, c] x pooled activation")
+    return out
 
 
 def survival_summary(scores: np.ndarray, status: list[str], filt_sparsity: np.ndarray, top: int = 10) -> dict[str, Any]:

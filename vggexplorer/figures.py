@@ -32,25 +32,30 @@ def quantise(values01: np.ndarray) -> np.ndarray:
     return q
 
 
+MARK_COLOUR = "rgba(214,39,40,0.45)"  # laid over the selected tile: red, its pattern still visible
+PLOT_WIDTH_PX = 380  # about the width a mosaic's plot gets in the app (half a wide page): sizes the mark
+
+
 def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None = None,
                  status: Mapping[str, Sequence[bool]] | None = None, selected: int | None = None,
                  extra: Mapping[str, Sequence[float]] | None = None, height: int | None = None) -> go.Figure:
     """One block's maps ``[C, H, W]`` as one tiled heatmap plus one hover/click point per channel.
 
-    ``zmax``: a shared ``[0, zmax]`` scale (comparable across channels and models); ``None``:
+    Tiles touch (white lines drawn over their borders keep them apart), so the heatmap carries no gap
+    pixels. ``zmax``: a shared ``[0, zmax]`` scale (comparable across channels and models); ``None``:
     per-channel min-max. ``status``: name -> ``bool [C]`` flags shown in the hover (e.g.
-    weight-dead); ``extra``: name -> ``[C]`` numbers shown in the hover (e.g. similarity).
+    weight-dead); ``extra``: name -> ``[C]`` numbers shown in the hover (e.g. similarity);
+    ``selected``: the channel marked (see :func:`mark_channel`; a click marks the clicked tile).
     """
     c, h, w = maps.shape
-    layout = mosaic_layout(c, h, w)
-    z = quantise(tile(unit_scale(maps, zmax).numpy(), layout))  # uint8, 0 = gap
-    gap_colour = "rgba(0,0,0,0)"
-    # level 0 (gaps) transparent; 1..256 follow Greens light -> dark
+    layout = mosaic_layout(c, h, w, gap=0)
+    z = quantise(tile(unit_scale(maps, zmax).numpy(), layout))  # uint8; 0 only where the last row has no tile
+    # level 0 transparent; 1..256 follow Greens light -> dark
     from plotly.colors import get_colorscale
 
     greens = get_colorscale(GREENS)
     eps = 0.5 / (LEVELS + 1)
-    colorscale = [[0.0, gap_colour], [eps, gap_colour]] + [[eps + (1 - eps) * p, col] for p, col in greens]
+    colorscale = [[0.0, "rgba(0,0,0,0)"], [eps, "rgba(0,0,0,0)"]] + [[eps + (1 - eps) * p, col] for p, col in greens]
     colorscale[-1][0] = 1.0
     heat = go.Heatmap(
         z=z, zmin=0, zmax=LEVELS + 1, colorscale=colorscale, hoverinfo="skip", showscale=True,
@@ -62,9 +67,7 @@ def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None =
     )
     xs, ys = layout.centres()
     flat = maps.flatten(1)
-    peak = flat.max(1).values.numpy()
-    mean = flat.mean(1).numpy()
-    cols = [np.arange(c), peak, mean]
+    cols = [np.arange(c), flat.max(1).values.numpy(), flat.mean(1).numpy()]
     lines = [f"<b>{role} {block}</b> channel %{{customdata[0]}}", "max %{customdata[1]:.3f}, mean %{customdata[2]:.3f}"]
     for name, vals in (extra or {}).items():
         lines.append(f"{name} %{{customdata[{len(cols)}]:.3f}}")
@@ -73,31 +76,38 @@ def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None =
     for name, flags in (status or {}).items():
         flags = np.asarray(flags, bool)
         status_text[flags] = status_text[flags] + name + "; "
-    status_text = np.where(status_text == "", "alive", status_text)
+    status_text = np.where(status_text == "", ALIVE, status_text)
     lines.append("%{text}")
+    mark_px = float(np.clip(PLOT_WIDTH_PX / layout.cols, 6, 40))
     points = go.Scatter(
-        x=xs, y=ys, mode="markers", marker=dict(size=max(4, min(18, 2 * w)), color="rgba(0,0,0,0)"),
-        customdata=np.stack(cols, 1), text=list(status_text), hovertemplate="<br>".join(lines) + "<extra></extra>",
-        name="channels", showlegend=False, selected=dict(marker=dict(color="rgba(0,0,0,0)")),
-        unselected=dict(marker=dict(opacity=1)),
+        x=xs, y=ys, mode="markers", customdata=np.stack(cols, 1), text=list(status_text),
+        hovertemplate="<br>".join(lines) + "<extra></extra>", name="channels", showlegend=False,
+        # a square per tile, invisible until its tile is selected
+        marker=dict(symbol="square", size=mark_px, color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(color=MARK_COLOUR, opacity=1)), unselected=dict(marker=dict(opacity=0)),
     )
     fig = go.Figure([heat, points])
-    if selected is not None and 0 <= selected < c:
-        y0, x0 = layout.origin(selected)
-        fig.add_shape(type="rect", x0=x0 - 0.5 - 0.3, x1=x0 + w - 0.5 + 0.3, y0=y0 - 0.5 - 0.3,
-                      y1=y0 + h - 0.5 + 0.3, line=dict(color="#d62728", width=2))
+    mark_channel(fig, selected)
     rows, cols_ = layout.shape
+    borders = [dict(type="line", x0=k * w - 0.5, x1=k * w - 0.5, y0=-0.5, y1=rows - 0.5) for k in range(1, layout.cols)]
+    borders += [dict(type="line", y0=r * h - 0.5, y1=r * h - 0.5, x0=-0.5, x1=cols_ - 0.5) for r in range(1, layout.rows)]
     fig.update_layout(
         title=dict(text=f"{role} · {block} · {c} channels of {h}x{w} · {scale_note(zmax)}", font=dict(size=13)),
         margin=dict(l=4, r=4, t=32, b=4), height=height or int(min(900, max(260, 60 + 520 * rows / cols_))),
-        hovermode="closest", hoverdistance=-1, plot_bgcolor="rgba(0,0,0,0)",
-        clickmode="event+select",
+        hovermode="closest", hoverdistance=-1, plot_bgcolor="rgba(0,0,0,0)", clickmode="event+select",
+        shapes=[dict(b, line=dict(color="white", width=1 if h <= 8 else 2)) for b in borders], template="none",
     )
     fig.update_xaxes(visible=False, range=[-0.5, cols_ - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain")
     fig.layout.meta = {"block": block, "role": role, "channels": c, "tile": [h, w], "cols": layout.cols,
                        "zmax": zmax}
     return fig
+
+
+def mark_channel(mosaic: go.Figure, channel: int | None) -> go.Figure:
+    """Mark ``channel``'s tile in a :func:`layer_mosaic` (None: no mark), in place."""
+    mosaic.data[1].selectedpoints = None if channel is None else [int(channel)]
+    return mosaic
 
 
 def channel_strip(values: Sequence[float], block: str, title: str, colorscale: str = "RdYlGn",
