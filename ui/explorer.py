@@ -1,7 +1,9 @@
 """Explorer page: one image, every channel of a block, dense and pruned side by side.
 
-The mosaics and the channel view are one fragment: a click on a tile (or a new channel number)
-reruns only them, once; the rest of the page stays as drawn.
+Two nested fragments keep each interaction to the least work: a block or colour-scale change reruns
+what depends on the block (mosaics, channel view, similarity, importance); a click on a tile, or a
+new channel number, reruns only the mosaics' fragment, once, and sends the mosaics unchanged, so the
+browser redraws only the channel view. Everything else is drawn by the full run of the page.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ SCALES = ["shared per layer", "per-channel min-max"]
 
 
 def render() -> None:
+    resources.prefetch()  # a cold start reads the test split and both models in parallel
     split, _ = resources.test_split()
     notices = state.sync_from_url(len(split) if split is not None else 0)
     f = frame.begin()
@@ -32,21 +35,27 @@ def render() -> None:
     picked = picker.pick(f.split)
     if picked is None:
         st.stop()
-    block = st.sidebar.radio("Block", BLOCKS, horizontal=True, **state.bind_field("block"))
-    scale = st.sidebar.radio("Colour scale", SCALES, key="scale",
-                             help="Shared: one 0..max scale for every channel of the layer and both models, so tiles "
-                                  "compare. Per-channel: each map uses the full range, to see its pattern.")
     an = resources.analyze(f.ms, picked.image)
     classes = list(f.models[f.slots[0]].meta.get("classes") or CIFAR10_CLASSES)
     _image_and_probabilities(picked, an, f.slots, classes)
     if f.scan_note:
         st.warning(f.scan_note)
+    _block_view(f, an, picked, classes)
+    _downloads(f, an, picked, classes)
+
+
+@st.fragment
+def _block_view(f: frame.Frame, an, picked: picker.Picked, classes: list[str]) -> None:
+    block = st.sidebar.radio("Block", BLOCKS, horizontal=True, **state.bind_field("block"))
+    scale = st.sidebar.radio("Colour scale", SCALES, key="scale",
+                             help="Shared: one 0..max scale for every channel of the layer and both models, so tiles "
+                                  "compare. Per-channel: each map uses the full range, to see its pattern.")
     flags = {s: channel_flags(resources.weight_flags(f.ms)[s]["weight_dead"][block],
                               f.scan.never_fires(s, block) if f.scan else None, an.zero_now[s][block].numpy())
              for s in f.slots}
     zmax = shared_scale(*(an.maps(s, block) for s in f.slots)) if scale == SCALES[0] else None
     extra = {"dense-vs-pruned cosine": an.cosine[block].numpy()} if an.cosine else None
-    # built once per full run: a channel pick (a fragment run) sends the same figures, so the browser keeps them
+    # built once per run of this fragment: a channel pick sends the same figures, so the browser keeps them
     mosaics = {s: layer_mosaic(an.maps(s, block), block, s, zmax=zmax, status=flags[s], extra=extra) for s in f.slots}
     state.new_mosaics()
     st.subheader(f"{block}: every channel after the ReLU")
@@ -55,7 +64,6 @@ def render() -> None:
     if an.cosine:
         _similarity(an, f.slots, block)
     _importance(f, an, picked, block, classes, flags)
-    _downloads(f, an, picked, classes)
 
 
 def _image_and_probabilities(picked: picker.Picked, an, slots: list[str], classes: list[str]) -> None:
@@ -116,10 +124,10 @@ def _similarity(an, slots: list[str], block: str) -> None:
             st.plotly_chart(channel_strip(an.cosine[block].numpy(), block,
                                           f"{block}: cosine(dense, pruned) per channel, this image"),
                             key="simstrip", **CHART)
-        with right:
+        with right:  # a markdown table: st.dataframe would import pandas and pyarrow on the first page
             rows = most_changed(an.maps(slots[0], block), an.maps(slots[1], block), k=8)
-            st.dataframe({"channel": [r[0] for r in rows], "relative difference": [r[1] for r in rows],
-                          "cosine": [r[2] for r in rows]}, hide_index=True, width="stretch")
+            st.markdown("| channel | relative difference | cosine |\n|---:|---:|---:|\n"
+                        + "\n".join(f"| {c} | {d:.3f} | {cos:.3f} |" for c, d, cos in rows))
 
 
 def _importance(f: frame.Frame, an, picked: picker.Picked, block: str, classes: list[str], flags: dict) -> None:

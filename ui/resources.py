@@ -9,7 +9,10 @@ mutable results), keyed by the :class:`~ui.modelset.ModelSet` and the image's pi
 from __future__ import annotations
 
 import io
-from typing import Mapping
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import streamlit as st
@@ -21,20 +24,45 @@ from vggexplorer.analysis import filter_sparsity, weight_dead
 from vggexplorer.data import bundled_test_path
 from vggexplorer.explore import (ImageAnalysis, ScanView, analyze_image, channel_table, importance_every_block,
                                  importance_scores, scan_view)
-from vggexplorer.ladder import SCAN_CMD, Rung, prune_command, scan_path
+from vggexplorer.ladder import DEFAULT_RUNG, SCAN_CMD, Rung, prune_command, scan_path
 from vggexplorer.scan import check_scan_matches
 
 from . import own_checkpoint
-from .modelset import ModelRef, ModelSet, file_stamp
+from .modelset import ModelRef, ModelSet, file_stamp, model_set
 from .state import BLOCKS
 
 # ---- shipped files ----------------------------------------------------------------------------
+
+_PENDING: dict[tuple, Future] = {}  # file reads started by prefetch(), taken by the cached loaders below
+_PENDING_LOCK = threading.Lock()
+_PREFETCHED = threading.Event()
+
+
+def prefetch() -> None:
+    """On a cold process, start reading the test split and the default models in parallel threads; the cached
+    loaders take the results instead of reading the files one after the other."""
+    with _PENDING_LOCK:
+        if _PREFETCHED.is_set():
+            return
+        _PREFETCHED.set()
+        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="vggexplorer-prefetch")
+        _PENDING[("split", file_stamp(bundled_test_path()))] = pool.submit(load_bundled_test)
+        for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
+            _PENDING[("model", ref.rung, ref.stamp)] = pool.submit(load_model, ref.rung.path)
+        pool.shutdown(wait=False)
+
+
+def _take(key: tuple, load: Callable[[], Any]) -> Any:
+    """The prefetched result for ``key`` (its exception re-raised), or ``load()`` now."""
+    with _PENDING_LOCK:
+        fut = _PENDING.pop(key, None)
+    return fut.result() if fut is not None else load()
 
 
 @st.cache_resource(show_spinner="Loading a checkpoint…", max_entries=8)
 def _shipped(rung: Rung, stamp: tuple) -> tuple[nn.Module | None, str | None]:
     try:
-        return load_model(rung.path), None
+        return _take(("model", rung, stamp), partial(load_model, rung.path)), None
     except VGGExplorerError as e:
         return None, f"{e} Re-create it with: `{prune_command(rung)}` (see checkpoints/README.md)."
 
@@ -62,7 +90,7 @@ def models(ms: ModelSet) -> tuple[dict[str, nn.Module], dict[str, str]]:
 @st.cache_resource(show_spinner="Loading the bundled CIFAR-10 test split…", max_entries=2)
 def _test_split(stamp: tuple):
     try:
-        split = load_bundled_test()
+        split = _take(("split", stamp), load_bundled_test)
     except VGGExplorerError as e:
         return None, str(e)
     split.images.setflags(write=False)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -17,6 +16,9 @@ from .dead import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
 from .importance import ablation, gradient_x_activation, last_block_contributions
 from .model import count_macs, count_nonzero_params, count_params, zero_fraction
 from .scan import ScanResult, pair_key
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built: the Explorer's first page never needs pandas
 
 
 @dataclass
@@ -127,12 +129,14 @@ def survival_summary(scores: np.ndarray, status: list[str], filt_sparsity: np.nd
             "mean_filter_sparsity": float(np.mean(filt_sparsity[order])) if len(order) else 0.0}
 
 
-def channel_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks: list[str]) -> pd.DataFrame:
+def channel_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks: list[str]) -> "pd.DataFrame":
     """One row per (block, channel) with weight and dataset statistics of both models.
 
     ``died_with_pruning``: alive in the dense model but weight-dead, or never firing on the test
     split, in the pruned one.
     """
+    import pandas as pd
+
     roles = list(models)
     wd = {r: weight_dead(m) for r, m in models.items()}
     fs = {r: filter_sparsity(m) for r, m in models.items()}
@@ -161,8 +165,10 @@ def channel_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks
     return df
 
 
-def dead_count_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks: list[str]) -> pd.DataFrame:
+def dead_count_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks: list[str]) -> "pd.DataFrame":
     """Per block and model: channels, weight-dead, activation-dead (never fires), rarely fires (< 1%)."""
+    import pandas as pd
+
     rows = []
     for r, m in models.items():
         wd = weight_dead(m)
