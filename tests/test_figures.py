@@ -118,3 +118,33 @@ def test_importance_bars_show_the_top_channels_largest_last():
     bar = fig.data[0]
     assert list(bar.y) == ["ch 2", "ch 1"]  # horizontal bars: the largest is drawn at the top
     assert list(bar.customdata) == ["weight-dead", "alive"]
+
+
+def test_png_grid_places_and_shades_channels_like_the_mosaic():
+    from vggexplorer.mosaic import mosaic_layout as layout_of
+    from vggexplorer.render import GAP_GREY, block_grid, colormap_lut
+
+    maps = torch.zeros(5, 4, 4)
+    maps[3] = 2.0  # channel 3 at full strength on a 0..2 scale, the others zero
+    grid = block_grid(maps, tile_px=8, zmax=2.0, gap=2)  # 4x4 maps enlarged twice to 8x8
+    lay = layout_of(5, 8, 8, gap=2)
+    assert lay.cols == layout_of(5, 4, 4).cols == 4  # the app's columns
+    assert grid.shape == lay.shape + (3,) and grid.dtype == np.uint8
+    lut = colormap_lut()
+    y, x = lay.origin(3)
+    assert (grid[y:y + 8, x:x + 8] == lut[-1]).all()  # darkest green
+    y, x = lay.origin(0)
+    assert (grid[y:y + 8, x:x + 8] == lut[0]).all()  # lightest
+    assert (grid[:, 8:10] == GAP_GREY).all()  # the gap between columns 0 and 1
+    y, x = lay.origin(4)
+    assert (grid[y:y + 8, x + 10:] == GAP_GREY).all()  # no tile after the last channel
+
+
+def test_activation_sheet_stacks_every_block_of_every_model():
+    from vggexplorer.render import activation_sheet, block_grid
+
+    caps = {r: {"conv0": torch.rand(6, 8, 8), "conv1": torch.rand(12, 4, 4)} for r in ("dense", "pruned")}
+    sheet = activation_sheet(caps, "a title", tile_px=8)
+    grids = [block_grid(caps[r][b], tile_px=8) for b in ("conv0", "conv1") for r in caps]
+    assert sheet.width == max(g.shape[1] for g in grids) + 20
+    assert sheet.height == 40 + sum(g.shape[0] + 30 for g in grids)

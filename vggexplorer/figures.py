@@ -49,7 +49,7 @@ def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None =
     """
     c, h, w = maps.shape
     layout = mosaic_layout(c, h, w, gap=0)
-    z = quantise(tile(unit_scale(maps, zmax).numpy(), layout))  # uint8; 0 only where the last row has no tile
+    z = quantise(tile(unit_scale(maps, zmax), layout))  # uint8; 0 only where the last row has no tile
     # level 0 transparent; 1..256 follow Greens light -> dark
     from plotly.colors import get_colorscale
 
@@ -66,8 +66,8 @@ def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None =
         name=f"{role} {block}",
     )
     xs, ys = layout.centres()
-    flat = maps.flatten(1)
-    cols = [np.arange(c), flat.max(1).values.numpy(), flat.mean(1).numpy()]
+    flat = maps.numpy().reshape(c, -1)
+    cols = [np.arange(c), flat.max(1), flat.mean(1, dtype=np.float64)]
     lines = [f"<b>{role} {block}</b> channel %{{customdata[0]}}", "max %{customdata[1]:.3f}, mean %{customdata[2]:.3f}"]
     for name, vals in (extra or {}).items():
         lines.append(f"{name} %{{customdata[{len(cols)}]:.3f}}")

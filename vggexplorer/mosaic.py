@@ -59,15 +59,17 @@ def tile(maps: np.ndarray, layout: MosaicLayout) -> np.ndarray:
     return out
 
 
-def unit_scale(maps: torch.Tensor, zmax: float | None) -> torch.Tensor:
-    """``[C, H, W]`` activations -> [0, 1] for drawing.
+def unit_scale(maps: torch.Tensor, zmax: float | None) -> np.ndarray:
+    """``[C, H, W]`` activations -> float32 [0, 1] for drawing.
 
     ``zmax``: one shared ``[0, zmax]`` scale (channels, and dense against pruned, compare);
     ``None``: per-channel min-max (each map's pattern in the full range; says nothing about strength).
+    The shared scale runs in numpy: one pass on one thread, where torch would wake its thread pool for
+    a display detail.
     """
     if zmax is None:
-        return per_channel_minmax(maps)
-    return (maps / zmax).clamp(0, 1)
+        return per_channel_minmax(maps).numpy()
+    return np.clip(maps.numpy() / np.float32(zmax), 0.0, 1.0)
 
 
 def scale_note(zmax: float | None) -> str:

@@ -41,7 +41,7 @@ def block_grid(maps: torch.Tensor, tile_px: int = 32, zmax: float | None = None,
     a whole factor (nearest neighbour) to at least ``tile_px``, scaled as :func:`vggexplorer.mosaic.unit_scale`."""
     c, h, w = maps.shape
     k = max(1, -(-tile_px // max(h, w)))
-    vals = unit_scale(maps, zmax).numpy()
+    vals = unit_scale(maps, zmax)
     vals = np.kron(vals, np.ones((1, k, k), np.float32))  # [C, h*k, w*k]
     return colorize(tile(vals, mosaic_layout(c, h * k, w * k, gap=gap)))
 
