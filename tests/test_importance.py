@@ -53,3 +53,26 @@ def test_gradient_x_activation_leaves_shared_model_unchanged(dense_model, test_s
     for k, v in dense_model.state_dict().items():
         assert torch.equal(v, before[k])
     assert sum(len(mod._forward_hooks) for mod in dense_model.modules()) == 0
+
+
+def test_one_pass_gives_the_capture_and_the_gradients_of_any_class(dense_model, test_split):
+    from vggexplorer.explore import analyze_image, importance_every_block
+    from vggexplorer.importance import capture_with_gradients
+
+    image = test_split.images[6000:6001]
+    cap, grads_for = capture_with_gradients(dense_model, image)
+    ref = capture_activations(dense_model, image)
+    for name, t in ref.activations.items():
+        assert torch.allclose(cap.activations[name], t, atol=1e-5), name
+    assert torch.allclose(cap.logits, ref.logits, atol=1e-5)
+    for cls in (3, 6):
+        one, two = grads_for(cls), gradient_x_activation(dense_model, image, cls)
+        assert all(torch.allclose(one[b], two[b], atol=1e-5) for b in one)
+    # the page's analysis holds the importance of its top class; another class is computed on demand, the same way
+    an = analyze_image({"dense": dense_model}, image[0])
+    top = int(an.probs("dense").argmax())
+    assert list(an.importance) == [top]
+    fresh = importance_every_block({"dense": dense_model}, an, image[0], (top + 1) % 10)
+    again = importance_every_block({"dense": dense_model}, an, image[0], top)
+    assert again is an.importance[top] and set(fresh) == set(again)
+    assert fresh["conv7"][1].startswith("exact") and fresh["conv0"][1].startswith("gradient")

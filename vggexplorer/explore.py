@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .activations import Capture, capture_activations
+from .activations import Capture
 from .analysis import RARE_FIRE_FRACTION, activation_dead, channel_cosine, filter_sparsity, weight_dead, zero_on_image
 from .dead import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
-from .importance import ablation, gradient_x_activation, last_block_contributions
+from .importance import ablation, capture_with_gradients, gradient_x_activation, last_block_contributions
 from .model import count_macs, count_nonzero_params, count_params, zero_fraction
 from .scan import ScanResult, pair_key
 
@@ -21,13 +21,21 @@ if TYPE_CHECKING:
     import pandas as pd  # imported where a table is built: the Explorer's first page never needs pandas
 
 
+Scores = dict[str, np.ndarray]  # role -> [C]
+GRADIENT = "gradient x activation of the class logit"
+EXACT = "exact logit contribution: W[class, c] x pooled activation"
+ABLATION = "ablation: drop of p(class) when the channel is zeroed"
+
+
 @dataclass
 class ImageAnalysis:
-    """Both models on one image: captures and per-channel comparisons."""
+    """Both models on one image: captures, per-channel comparisons, and the importance of every block's channels
+    for the last model's top class (the class the app shows first)."""
 
     captures: dict[str, Capture]  # role -> capture of one image
     cosine: dict[str, torch.Tensor]  # block -> [C] dense-vs-pruned cosine on this image
     zero_now: dict[str, dict[str, torch.Tensor]]  # role -> block -> bool [C]
+    importance: dict[int, dict[str, tuple[Scores, str]]] = field(default_factory=dict)  # class -> block -> ...
 
     def maps(self, role: str, block: str) -> torch.Tensor:
         return self.captures[role].block(block)  # [C, H, W]
@@ -37,15 +45,23 @@ class ImageAnalysis:
 
 
 def analyze_image(models: Mapping[str, nn.Module], image: np.ndarray) -> ImageAnalysis:
-    """Capture every block of every model on one ``uint8 [32, 32, 3]`` image and compare dense with pruned."""
-    caps = {r: capture_activations(m, image[None]) for r, m in models.items()}
+    """Capture every block of every model on one ``uint8 [32, 32, 3]`` image and compare dense with pruned.
+
+    One forward pass per model, kept for one backward pass: the importance of every block's channels
+    for the last model's top class comes from the same pass as the maps.
+    """
+    runs = {r: capture_with_gradients(m, image[None]) for r, m in models.items()}
+    caps = {r: cap for r, (cap, _) in runs.items()}
     roles = list(models)
     cos = {}
     if len(roles) == 2:
         a, b = caps[roles[0]], caps[roles[1]]
         cos = {blk: channel_cosine(a.block(blk), b.block(blk)) for blk in a.activations}
     zero = {r: zero_on_image({blk: t[0] for blk, t in c.activations.items()}) for r, c in caps.items()}
-    return ImageAnalysis(caps, cos, zero)
+    an = ImageAnalysis(caps, cos, zero)
+    top = int(caps[roles[-1]].probs[0].argmax())
+    an.importance[top] = _every_block(models, an, {r: grads_for(top) for r, (_, grads_for) in runs.items()}, top)
+    return an
 
 
 @dataclass
@@ -91,9 +107,6 @@ def channel_status(flags: Mapping[str, np.ndarray]) -> list[str]:
     return [names[int(r.argmax())] if r.any() else ALIVE for r in rows]
 
 
-Scores = dict[str, np.ndarray]  # role -> [C]
-
-
 def importance_scores(models: Mapping[str, nn.Module], analysis: ImageAnalysis, image: np.ndarray, block: str,
                       cls: int, method: str = "auto") -> tuple[Scores, str]:
     """Per model, ``[C]`` importance of ``block``'s channels for class ``cls`` and the measure's name.
@@ -102,20 +115,27 @@ def importance_scores(models: Mapping[str, nn.Module], analysis: ImageAnalysis, 
     :func:`importance_every_block`); ``ablation``: drop in the class probability when the channel is zeroed.
     """
     if method == "ablation":
-        return ({r: ablation(m, image[None], block, cls).numpy() for r, m in models.items()},
-                "ablation: drop of p(class) when the channel is zeroed")
+        return {r: ablation(m, image[None], block, cls).numpy() for r, m in models.items()}, ABLATION
     return importance_every_block(models, analysis, image, cls)[block]
 
 
 def importance_every_block(models: Mapping[str, nn.Module], analysis: ImageAnalysis, image: np.ndarray, cls: int
                            ) -> dict[str, tuple[Scores, str]]:
-    """Block -> (per model ``[C]`` importance for class ``cls``, the measure's name), from one backward pass per model:
-    gradient x activation, and for the last block its exact logit contribution."""
+    """Block -> (per model ``[C]`` importance for class ``cls``, the measure's name): gradient x activation (one
+    backward pass per model, none when ``analyze_image`` already did it for this class), and for the last block
+    its exact logit contribution."""
+    if cls in analysis.importance:
+        return analysis.importance[cls]
+    return _every_block(models, analysis, {r: gradient_x_activation(m, image[None], cls) for r, m in models.items()},
+                        cls)
+
+
+def _every_block(models: Mapping[str, nn.Module], analysis: ImageAnalysis,
+                 grads: Mapping[str, Mapping[str, torch.Tensor]], cls: int) -> dict[str, tuple[Scores, str]]:
     *blocks, last = list(analysis.captures[next(iter(models))].activations)
-    grads = {r: gradient_x_activation(m, image[None], cls) for r, m in models.items()}
-    out = {b: ({r: grads[r][b].numpy() for r in models}, "gradient x activation of the class logit") for b in blocks}
+    out = {b: ({r: grads[r][b].numpy() for r in models}, GRADIENT) for b in blocks}
     out[last] = ({r: last_block_contributions(m, analysis.maps(r, last), cls).per_channel.numpy()
-                  for r, m in models.items()}, "exact logit contribution: W[class, c] x pooled activation")
+                  for r, m in models.items()}, EXACT)
     return out
 
 
