@@ -39,14 +39,15 @@ _PREFETCHED = threading.Event()
 
 
 def prefetch() -> None:
-    """On a cold process, start reading the test split and the default models in parallel threads; the cached
-    loaders take the results instead of reading the files one after the other."""
+    """On a cold process, start reading the test split, the default models and the scan in parallel threads; the
+    cached loaders take the results instead of reading the files one after the other."""
     with _PENDING_LOCK:
         if _PREFETCHED.is_set():
             return
         _PREFETCHED.set()
         pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="vggexplorer-prefetch")
         _PENDING[("split", file_stamp(bundled_test_path()))] = pool.submit(load_bundled_test)
+        _PENDING[("scan", file_stamp(scan_path()))] = pool.submit(load_scan, scan_path())
         for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
             _PENDING[("model", ref.rung, ref.stamp)] = pool.submit(load_model, ref.rung.path)
         pool.shutdown(wait=False)
@@ -103,12 +104,19 @@ def test_split():
     return _test_split(file_stamp(bundled_test_path()))
 
 
-@st.cache_resource(show_spinner="Loading the dataset scan…", max_entries=4)
-def _scan(stamp: tuple, ms: ModelSet) -> tuple[ScanView | None, str | None]:
+@st.cache_resource(show_spinner="Loading the dataset scan…", max_entries=2)
+def _scan_file(stamp: tuple):
     try:
-        scan = load_scan(scan_path())
+        return _take(("scan", stamp), partial(load_scan, scan_path())), None
     except VGGExplorerError as e:
         return None, str(e)
+
+
+@st.cache_resource(max_entries=8)
+def _scan(stamp: tuple, ms: ModelSet) -> tuple[ScanView | None, str | None]:
+    scan, err = _scan_file(stamp)
+    if scan is None:
+        return None, err
     shipped = {slot: ref for slot, ref in ms.refs().items() if not ref.is_own}
     view = scan_view(scan, {slot: ref.rung.role for slot, ref in shipped.items()})
     if not view.models:
