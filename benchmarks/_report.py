@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
@@ -33,3 +34,16 @@ def write_section(name: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     README.write_text(text)
+
+
+def arguments(doc: str, counts: dict[str, int], *flags: str, **texts: str) -> argparse.Namespace:
+    """A benchmark's command line: ``--NAME N`` for each of ``counts`` (with its default), on/off ``--FLAG``s,
+    and ``--NAME TEXT`` options (with their defaults)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, default in counts.items():
+        ap.add_argument(f"--{name}", type=int, default=default)
+    for flag in flags:
+        ap.add_argument(f"--{flag}", action="store_true")
+    for name, default in texts.items():
+        ap.add_argument(f"--{name}", default=default)
+    return ap.parse_args()

@@ -20,12 +20,11 @@ shows what the Explorer shows can cost. Each app figure is reported with its rat
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 
-from benchmarks._report import machine, write_section
+from benchmarks._report import arguments, machine, write_section
 
 BLOCKS = [f"conv{i}" for i in range(8)]
 TARGETS = {"click": 1.2, "block": 1.5, "start": 1.2, "rerun_ms": 150, "figure_kb": 200}
@@ -165,14 +164,8 @@ def browser_section(r: dict) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clicks", type=int, default=8)
-    ap.add_argument("--starts", type=int, default=3)
-    ap.add_argument("--changes", type=int, default=15)
-    ap.add_argument("--no-browser", action="store_true")
-    ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--note", default="", help="a sentence on the conditions, e.g. other load on the machine")
-    args = ap.parse_args()
+    # --note: a sentence on the conditions of the run, e.g. other load on the machine
+    args = arguments(__doc__, {"clicks": 8, "starts": 3, "changes": 15}, "no-browser", "no-write", note="")
     body = ["## App (`python -m benchmarks.bench_app`)", "", f"Machine: {machine()}." + (f" {args.note}" if args.note
                                                                                         else ""), ""]
     if not args.no_browser:

@@ -18,14 +18,13 @@ Bounded in count and time, loopback only. Results go to benchmarks/README.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
 
 import numpy as np
 
-from benchmarks._report import machine, write_section
+from benchmarks._report import arguments, machine, write_section
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mb, streamlit_server
 
 MAX_GROWTH_MB = 100  # second-half mean over first-half mean, across the soak
@@ -204,12 +203,7 @@ async def main_async(args) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sessions", type=int, default=8)
-    ap.add_argument("--reruns", type=int, default=6)
-    ap.add_argument("--soak", type=int, default=200)
-    ap.add_argument("--no-write", action="store_true")
-    asyncio.run(main_async(ap.parse_args()))
+    asyncio.run(main_async(arguments(__doc__, {"sessions": 8, "reruns": 6, "soak": 200}, "no-write")))
 
 
 if __name__ == "__main__":

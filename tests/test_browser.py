@@ -46,23 +46,17 @@ def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
         assert any(re.search(r"dense: \w+ \d+% vs \w+ \d+%", t) for t in text), text
         page.screenshot(path=str(SHOTS / "explorer.png"))
 
-        # pick a channel by clicking a tile of the dense mosaic (row 0, third tile): one run, of the fragment only
-        t0 = time.perf_counter()
-        click_tile(page, "dense · conv1", 2)
-        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
-                               ".some(e => e.textContent.includes('conv1 channel 2'))", timeout=60_000)
-        wait_for_app(page, min_charts=5)
-        assert runs.since(t0) == ["fragment"], runs.finished
-        assert "ch=2" in page.url
-        no_errors(page)
-        # a click in the other mosaic: again one fragment run
-        t0 = time.perf_counter()
-        click_tile(page, "pruned · conv1", 20)
-        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
-                               ".some(e => e.textContent.includes('conv1 channel 20'))", timeout=60_000)
-        wait_for_app(page, min_charts=5)
-        assert runs.since(t0) == ["fragment"], runs.finished
-        assert "ch=20" in page.url
+        # pick a channel by clicking a tile of the dense mosaic (row 0, third tile), then one of the pruned mosaic:
+        # each click is one run, of the fragment that holds the mosaics and the channel view only
+        for mosaic, ch in (("dense · conv1", 2), ("pruned · conv1", 20)):
+            t0 = time.perf_counter()
+            click_tile(page, mosaic, ch)
+            page.wait_for_function("(t) => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                                   ".some(e => e.textContent.includes(t))", arg=f"conv1 channel {ch}", timeout=60_000)
+            wait_for_app(page, min_charts=5)
+            assert runs.since(t0) == ["fragment"], runs.finished
+            assert f"ch={ch}" in page.url
+            no_errors(page)
 
 
 def test_explorer_has_its_own_url_and_the_root_hands_over(server):
