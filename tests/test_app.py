@@ -228,3 +228,27 @@ def test_evicted_own_checkpoint_falls_back_with_a_notice(tmp_path, app):
     assert any("was unloaded to free memory" in w.value and "mine.pt" in w.value for w in app.warning)
     assert not any("mine.pt" in c.value for c in app.sidebar.caption)
     assert mosaic(app, "pruned")  # the shipped pruned model again
+
+
+def test_a_rung_not_built_yet_is_named_with_its_command_and_dense_is_still_explored(tmp_path, monkeypatch):
+    import shutil
+
+    from .conftest import DENSE, PRUNED
+
+    shutil.copy(DENSE, tmp_path / "dense.pt")
+    shutil.copy(PRUNED, tmp_path / "pruned.pt")  # the 55% rung only
+    monkeypatch.setenv("VGGEXPLORER_CKPT_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"pruned": "90", "block": "conv2"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = " ".join(e.value for e in at.error)
+    assert "pruned model unavailable" in errors and "pruned-90.pt" in errors
+    assert "python -m vggexplorer prune" in errors and "--out checkpoints/pruned-90.pt" in errors
+    assert mosaic(at, "dense")["layout"]["meta"]["block"] == "conv2"
+    assert at.session_state["view"].pruned == 90
+    # back to the built rung from the sidebar: both models again, and the URL says so
+    at.sidebar.selectbox(key="pruned").set_value(55).run()
+    assert not at.exception and not at.error
+    assert mosaic(at, "pruned") and at.session_state["view"].pruned == 55
+    assert "55" in str(at.query_params["pruned"])

@@ -22,3 +22,46 @@ def test_md_escape_shortens_and_flattens():
 def test_md_code_cannot_be_closed_early():
     assert md_code("ch=`[x](y)`") == "`ch='[x](y)'`"
     assert md_code("y" * 50, limit=5) == "`yyyyy…`"
+
+
+def test_view_round_trips_through_the_url():
+    from ui.state import View, parse_url
+
+    v = View(img=123, block="conv3", ch=200, pruned=90)
+    assert parse_url(v.params(), 10_000, View()) == (v, [])
+
+
+@pytest.mark.parametrize("params, field, default", [
+    ({"img": "banana"}, "img", 6000), ({"img": "10000"}, "img", 6000), ({"block": "conv8"}, "block", "conv0"),
+    ({"ch": "64"}, "ch", 0), ({"ch": "-1"}, "ch", 0), ({"pruned": "50"}, "pruned", 55), ({"pruned": "p75"}, "pruned", 55),
+])
+def test_a_bad_url_value_falls_back_with_a_notice_naming_it(params, field, default):
+    from ui.state import View, parse_url
+
+    v, notices = parse_url(params, 10_000, View(img=1, block="conv0", ch=3, pruned=75))
+    assert getattr(v, field) == default
+    (notice,) = notices
+    key, raw = next(iter(params.items()))
+    assert f"`{key}={raw}`" in notice and "link" in notice
+
+
+def test_a_link_without_some_keys_keeps_the_rest_of_the_view():
+    from ui.state import View, parse_url
+
+    base = View(img=1, block="conv5", ch=300, pruned=95)
+    v, notices = parse_url({"block": "conv7", "ch": "511"}, 10_000, base)
+    assert v == View(img=1, block="conv7", ch=511, pruned=95) and not notices
+    # a channel checked against the block the link asks for (conv0 has 64)
+    v, notices = parse_url({"block": "conv0", "ch": "300"}, 10_000, base)
+    assert v.ch == 0 and "0..63 for conv0" in notices[0]
+
+
+def test_model_set_takes_the_rung_and_the_sessions_own_checkpoints():
+    from ui.modelset import ModelRef, model_set
+
+    shipped = model_set({}, 75)
+    assert shipped.dense.rung.role == "dense" and shipped.pruned.rung.role == "p75" and not shipped.own_slots
+    mine = ModelRef.own("abc", "mine.pt")
+    ms = model_set({"pruned": mine}, 75)
+    assert ms.pruned is mine and ms.own_slots == ["pruned"] and ms.pruned.label == "mine.pt"
+    assert hash(ms) == hash(model_set({"pruned": ModelRef.own("abc", "mine.pt")}, 95))  # a frozen value, a cache key
