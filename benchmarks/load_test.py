@@ -178,7 +178,8 @@ async def main_async(args) -> None:
     growth = float(mb[half:].mean() - mb[:half].mean()) if len(mb) >= 4 else float("nan")
     slope = float(np.polyfit([i for i, _ in samples], mb, 1)[0] * 100) if len(mb) >= 4 else float("nan")
     grows = growth > MAX_GROWTH_MB
-    body = ["## Load test (`python -m benchmarks.load_test`)", "", f"Machine: {machine()}.", "",
+    body = ["## Load test (`python -m benchmarks.load_test`)", "", f"Machine: {machine()}." + (
+                f" {args.note}" if args.note else ""), "",
             f"{args.sessions} concurrent Chromium sessions against one `streamlit run` server, each on its own "
             f"image and block, {args.reruns} reruns each (\"Random test image\"), {len(lat)} reruns in "
             f"{phase1:.0f} s. Every page's probability bars and mosaic levels were read back from the browser and "
@@ -203,7 +204,8 @@ async def main_async(args) -> None:
 
 
 def main() -> None:
-    asyncio.run(main_async(arguments(__doc__, {"sessions": 8, "reruns": 6, "soak": 200}, "no-write")))
+    # --note: a sentence on the conditions of the run, e.g. other load on the machine
+    asyncio.run(main_async(arguments(__doc__, {"sessions": 8, "reruns": 6, "soak": 200}, "no-write", note="")))
 
 
 if __name__ == "__main__":
