@@ -1,60 +1,73 @@
-"""Dead-filter inspector: which channels died with pruning, per block, dense vs pruned."""
+"""Dead-filter inspector: which channels died with pruning, at which rung of the ladder (layout only)."""
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from vggexplorer.explore import dead_count_table
-from vggexplorer.figures import ROLE_COLORS
+from vggexplorer import dead
+from vggexplorer.ladder import rung_by_percent
 
-from . import frame, nav, resources
+from . import frame, ladder_panels, nav, resources, state
+from .markup import md_escape
+from .modelset import file_stamp
 from .state import BLOCKS
+
+STATUS_BG = {dead.WEIGHT_DEAD: "#d9d9d9", dead.ACTIVATION_DEAD: "#fcbba1", dead.DORMANT: "#fdd0a2",
+             dead.WEAKENED: "#dadaeb"}
 
 
 def render() -> None:
-    f = frame.begin()
-    st.title("Dead filters")
+    f = frame.begin(with_scan=False)
+    rung = rung_by_percent(state.view().pruned)
+    st.title(f"Dead filters · dense vs {rung.label}")
     st.markdown(
-        "- **weight-dead**: every weight of the filter is exactly zero after pruning (BatchNorm can still make "
-        "it emit a constant).\n"
-        "- **activation-dead**: the channel's post-ReLU output is zero on every one of the 10,000 test images; "
-        "**rarely fires**: non-zero on fewer than 1% of them.\n"
-        "- **died with pruning**: alive in the dense model, weight-dead or activation-dead in the pruned one."
+        f"- **{dead.WEIGHT_DEAD}**: every weight of the filter is zero (BatchNorm can still make it emit a constant).\n"
+        f"- **{dead.ACTIVATION_DEAD}**: the post-ReLU output is zero at every position of every one of the 10,000 "
+        "test images.\n"
+        f"- **{dead.DORMANT}**: non-zero at fewer than 1% of all positions over the test split.\n"
+        f"- **{dead.WEAKENED}**: mean activation below 25% of the same channel's mean in dense.\n"
+        "- **died at**: the first rung at which the channel is weight-dead, activation-dead or dormant."
     )
-    if f.scan_note:
-        st.warning(f.scan_note)
-    counts = dead_count_table(f.models, f.scan, BLOCKS)
-    fig = go.Figure()
-    for slot in f.slots:
-        sub = counts[counts.model == slot]
-        for col, dash in (("weight_dead", None), ("activation_dead", "x")):
-            if sub[col].notna().all():
-                fig.add_trace(go.Bar(x=sub.block, y=sub[col], name=f"{slot} {col.replace('_', '-')}",
-                                     marker_color=ROLE_COLORS.get(slot), marker_pattern_shape=dash))
-    fig.update_layout(barmode="group", height=300, margin=dict(l=4, r=4, t=10, b=4), yaxis_title="channels")
-    st.plotly_chart(fig, key="dead_counts", config={"displayModeBar": False})
-    st.dataframe(counts, hide_index=True, width="stretch")
+    if f.ms.pruned.is_own:
+        st.info(f"The pruned slot holds your own checkpoint ({md_escape(f.ms.pruned.label)}); the dataset statistics "
+                f"below are the shipped ladder's, shown for {rung.label}.")
+    scan, err = resources.ladder_scan()
+    if scan is None:
+        st.error(err)
+        st.stop()
+    st.subheader("Death across the sparsity ladder")
+    st.caption("Channels in each graded category, per block, against the fraction of weights pruned; then how "
+               "sparse the filters are on each rung.")
+    ladder_panels.death_panel(scan)
 
-    st.subheader("Channels")
-    df = resources.channels_df(f.ms)
+    st.subheader(f"Channels · {rung.label}")
+    df = resources.ladder_channels(rung.role, file_stamp(resources.scan_path()))
     a, b, c = st.columns(3)
     block = a.selectbox("Block", ["all"] + BLOCKS, key="dead_block")
-    only = b.toggle("Only channels that died with pruning", key="only_died") if "died_with_pruning" in df else False
-    sort = c.selectbox("Sort by", [col for col in df.columns if col != "block"],
-                       index=list(df.columns).index("similarity") - 1 if "similarity" in df else 0, key="dead_sort")
+    only = b.toggle(f"Only channels dead by {rung.label}", key="only_died")
+    sort = c.selectbox("Sort by", ["died at", "density %", "mean / dense", "filter % zero", "channel"], key="dead_sort")
     view = df if block == "all" else df[df.block == block]
     if only:
-        view = view[view.died_with_pruning]
-    view = view.sort_values(sort, kind="stable").reset_index(drop=True)
-    st.caption(f"{len(view)} channels · highlighted: died with pruning · select a row to open it in the Explorer")
-    styled = view.style.apply(
-        lambda row: ["background-color: #fde0dd" if row.get("died_with_pruning", False) else ""] * len(row), axis=1
-    ).format(precision=3)
-    event = st.dataframe(styled, hide_index=True, width="stretch", on_select="rerun",
-                         selection_mode="single-row", key="channel_table", height=420)
+        view = view[(view.died_at_percent >= 0) & (view.died_at_percent <= rung.percent)]
+    key = {"died at": "died_at_percent"}.get(sort, sort)
+    if key == "died_at_percent":  # dead first, earliest rung first; never-dead last
+        view = view.assign(_k=view.died_at_percent.where(view.died_at_percent >= 0, 999)).sort_values(
+            ["_k", "density %"], kind="stable").drop(columns="_k")
+    else:
+        view = view.sort_values(key, kind="stable")
+    view = view.reset_index(drop=True)
+    cols = ["block", "channel", "died at", "status", "filter % zero", "density %", "fires on % of images", "mean",
+            "mean / dense"] + [c_ for c_ in df.columns if c_ in ("dense",) or c_.startswith("pruned ")]
+    st.caption(f"{len(view)} channels · status and statistics on {rung.label} over the test split · select a row to "
+               f"open the channel in the Explorer on {rung.label}")
+    styled = view[cols].style.apply(lambda row: [f"background-color: {STATUS_BG.get(row['status'], '')}"
+                                                 if STATUS_BG.get(row["status"]) else ""] * len(row), axis=1
+                                    ).format(precision=3)
+    event = st.dataframe(styled, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key="channel_table", height=420)
     rows = event.selection.rows if event else []
     if rows:
         row = view.iloc[rows[0]]
-        nav.open_in_explorer(str(row.block), int(row.channel))
-    st.download_button("Channel table (CSV)", data=df.to_csv(index=False), file_name="channels.csv", mime="text/csv")
+        nav.open_in_explorer(str(row.block), int(row.channel), pruned=rung.percent)
+    st.download_button("Channel table (CSV)", data=view[cols].to_csv(index=False), file_name=f"channels-{rung.role}.csv",
+                       mime="text/csv")

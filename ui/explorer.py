@@ -18,7 +18,8 @@ from vggexplorer.figures import (channel_detail, channel_strip, importance_bars,
 from vggexplorer.model import CIFAR10_CLASSES
 from vggexplorer.render import image_strip
 
-from . import frame, picker, resources, state
+from . import frame, ladder_panels, picker, resources, state
+from .markup import md_escape
 from .state import BLOCKS, BLOCK_CHANNELS
 
 CHART = {"config": {"displayModeBar": False}}
@@ -37,7 +38,7 @@ def render() -> None:
         st.stop()
     an = resources.analyze(f.ms, picked.image)
     classes = list(f.models[f.slots[0]].meta.get("classes") or CIFAR10_CLASSES)
-    _image_and_probabilities(picked, an, f.slots, classes)
+    _image_and_probabilities(picked, an, f.slots, classes, {s: f.ms.refs()[s].label for s in f.slots})
     if f.scan_note:
         st.warning(f.scan_note)
     _block_view(f, an, picked, classes)
@@ -56,17 +57,20 @@ def _block_view(f: frame.Frame, an, picked: picker.Picked, classes: list[str]) -
     zmax = shared_scale(*(an.maps(s, block) for s in f.slots)) if scale == SCALES[0] else None
     extra = {"dense-vs-pruned cosine": an.cosine[block].numpy()} if an.cosine else None
     # built once per run of this fragment: a channel pick sends the same figures, so the browser keeps them
-    mosaics = {s: layer_mosaic(an.maps(s, block), block, s, zmax=zmax, status=flags[s], extra=extra) for s in f.slots}
+    labels = {s: f.ms.refs()[s].label for s in f.slots}  # "dense", "pruned 95%" or the own file's name
+    mosaics = {s: layer_mosaic(an.maps(s, block), block, labels[s], zmax=zmax, status=flags[s], extra=extra)
+               for s in f.slots}
     state.new_mosaics()
-    st.subheader(f"{block}: every channel after the ReLU")
+    st.subheader(f"{block}: every channel after the ReLU · dense vs {md_escape(f.ms.pruned.label)}")
     st.caption("Darker green = stronger activation. Hover a tile for its channel; click a tile to open it below.")
-    _mosaics_and_channel(mosaics, an, block, f.scan, f.split)
+    _mosaics_and_channel(mosaics, an, block, f.scan, f.split, f, picked.image)
     if an.cosine:
         _similarity(an, f.slots, block)
     _importance(f, an, picked, block, classes, flags)
 
 
-def _image_and_probabilities(picked: picker.Picked, an, slots: list[str], classes: list[str]) -> None:
+def _image_and_probabilities(picked: picker.Picked, an, slots: list[str], classes: list[str],
+                             labels: dict[str, str]) -> None:
     left, right = st.columns([1, 3])
     with left:
         if picked.preview is not None:
@@ -74,19 +78,31 @@ def _image_and_probabilities(picked: picker.Picked, an, slots: list[str], classe
         st.image(np.kron(picked.image, np.ones((6, 6, 1), np.uint8)), caption="32x32 model input", width=160)
         st.caption(picked.caption)
     with right:
-        st.markdown(" · ".join(f"**{s}**: {describe_top2(an.probs(s), classes)}" for s in slots))
+        st.markdown(" · ".join(f"**{md_escape(labels[s])}**: {describe_top2(an.probs(s), classes)}" for s in slots))
         st.plotly_chart(probability_bars({s: an.probs(s).tolist() for s in slots}, classes), key="probs", **CHART)
 
 
 @st.fragment
-def _mosaics_and_channel(mosaics: dict, an, block: str, scan, split) -> None:
+def _mosaics_and_channel(mosaics: dict, an, block: str, scan, split, f: frame.Frame, image: np.ndarray) -> None:
     for slot, col in zip(mosaics, st.columns(len(mosaics))):
         with col:
             st.plotly_chart(mark_channel(mosaics[slot], state.mark(slot)), **state.chart_pick(f"mosaic_{slot}", slot),
                             **CHART)
     st.number_input(f"Channel of {block}", 0, BLOCK_CHANNELS[block] - 1, step=1, **state.bind_field("ch"))
-    _channel_view(an, list(mosaics), block, state.view().ch, scan, split)
+    ch = state.view().ch
+    _channel_view(an, list(mosaics), block, ch, scan, split)
+    _ladder(f, image, block, ch)
     state.write_url()
+
+
+def _ladder(f: frame.Frame, image: np.ndarray, block: str, ch: int) -> None:
+    """The chosen channel across the whole ladder, then its filter's weights, dense against the chosen rung."""
+    pruned_label = f.ms.pruned.label
+    st.markdown(f"**{block} channel {ch} across the sparsity ladder**")
+    ladder_panels.channel_row(image, block, ch, state.view().pruned)
+    if len(f.slots) == 2:
+        st.markdown(f"**Its filter's weights**, dense against {pruned_label}")
+        ladder_panels.filter_panel(f.models["dense"], f.models["pruned"], block, ch, pruned_label)
 
 
 def _channel_view(an, slots: list[str], block: str, ch: int, scan, split) -> None:

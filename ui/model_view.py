@@ -10,7 +10,8 @@ from vggexplorer.figures import sensitivity_curves, sparsity_bars, weight_histog
 from vggexplorer.model import prunable_parameters
 from vggexplorer.prune import layer_sparsity
 
-from . import frame, resources
+from . import frame, ladder_panels, resources
+from .markup import md_escape
 from .modelset import ModelSet
 
 
@@ -23,7 +24,8 @@ def _summaries(ms: ModelSet) -> pd.DataFrame:
 def render() -> None:
     f = frame.begin(with_scan=False)
     models = f.models
-    st.title("Models")
+    st.title(f"Models · dense vs {md_escape(f.ms.pruned.label)}")
+    _ladder()
     summ = _summaries(f.ms)
     for slot, col in zip(summ.columns, st.columns(len(summ.columns))):
         s = summ[slot]
@@ -38,6 +40,7 @@ def render() -> None:
             st.metric("MACs per 32x32 image", f"{s.macs / 1e6:.1f} M")
             if s.size_on_disk_bytes:
                 st.metric("size on disk", f"{s.size_on_disk_bytes / 2**20:.1f} MiB")
+    st.subheader("The two models shown")
     layers = list(prunable_parameters(next(iter(models.values()))))
     short = [n.replace("backbone.", "").replace(".weight", "") for n in layers]
     st.subheader("Per-layer sparsity")
@@ -64,3 +67,17 @@ def render() -> None:
         for slot, m in models.items():
             st.markdown(f"**{slot}**")
             st.json({k: v for k, v in m.meta.items() if k not in ("history",)}, expanded=False)
+
+
+def _ladder() -> None:
+    """Accuracy against sparsity across the ladder, size and non-zero parameters, per-layer sparsity per rung."""
+    st.subheader("The sparsity ladder")
+    scan, err = resources.ladder_scan()
+    report = scan.meta.get("compare") if scan is not None else None
+    if not report:
+        st.warning(err or "The dataset scan has no comparison: rebuild it with `python -m vggexplorer scan`.")
+        return
+    summ = resources.ladder_summary(resources.ladder_stamps())
+    st.caption("Test top-1 over the 10,000 test images (fp32, single view) against the fraction of conv + linear "
+               "weights that are exactly zero: the course lab's curve. Each rung is pruned from the one below.")
+    ladder_panels.models_panel(report, summ["sizes"], summ["layer_sparsity"], summ["nonzero"])

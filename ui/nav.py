@@ -31,6 +31,12 @@ def _models() -> None:
     model_view.render()
 
 
+def _disagreements() -> None:
+    from . import disagreements
+
+    disagreements.render()
+
+
 def _root() -> None:
     st.switch_page(_explorer_page(), query_params=state.url_params())
 
@@ -46,10 +52,17 @@ def run() -> None:
         st.Page(_root, title="VGG Explorer", url_path="home", default=True, visibility="hidden"),
         _explorer_page(),
         st.Page(_dead_filters, title="Dead filters", icon=":material/block:", url_path="dead-filters"),
+        st.Page(_disagreements, title="Disagreements", icon=":material/compare_arrows:", url_path="disagreements"),
         st.Page(_models, title="Models", icon=":material/straighten:", url_path="models"),
     ]).run()
 
 
-def open_in_explorer(block: str, ch: int) -> None:
-    """Show ``block``'s channel ``ch`` in the Explorer (the rest of the view unchanged)."""
-    st.switch_page(_explorer_page(), query_params=state.link_params(block=block, ch=ch))
+def open_in_explorer(block: str, ch: int, pruned: int | None = None) -> None:
+    """Show ``block``'s channel ``ch`` (on rung ``pruned``, if given) in the Explorer, the rest of the view unchanged."""
+    extra = {} if pruned is None else {"pruned": pruned}
+    st.switch_page(_explorer_page(), query_params=state.link_params(block=block, ch=ch, **extra))
+
+
+def open_image(img: int) -> None:
+    """Show test image ``img`` in the Explorer (block, channel and rung unchanged)."""
+    st.switch_page(_explorer_page(), query_params=state.link_params(img=img, source="test"))

@@ -24,7 +24,8 @@ from vggexplorer.analysis import filter_sparsity, weight_dead
 from vggexplorer.data import bundled_test_path
 from vggexplorer.explore import (ImageAnalysis, ScanView, analyze_image, channel_table, importance_every_block,
                                  importance_scores, scan_view)
-from vggexplorer.ladder import DEFAULT_RUNG, SCAN_CMD, Rung, prune_command, scan_path
+from vggexplorer import ladder_view as lv
+from vggexplorer.ladder import DEFAULT_RUNG, LADDER, SCAN_CMD, Rung, prune_command, scan_path  # noqa: F401 (pages)
 from vggexplorer.scan import check_scan_matches
 
 from . import own_checkpoint
@@ -191,3 +192,54 @@ def activation_png(ms: ModelSet, image: np.ndarray, title: str) -> bytes:
 def nonfinite(loaded: Mapping[str, nn.Module]) -> dict[str, list[str]]:
     """Slot -> tensors with NaN or infinite values (found when the checkpoint was read)."""
     return {s: m.meta.get("nonfinite") for s, m in loaded.items() if m.meta.get("nonfinite")}
+
+
+# ---- the whole sparsity ladder ------------------------------------------------------------------
+
+def ladder_scan():
+    """(the full scan of dense and every rung with its stored comparison, or None; the problem message)."""
+    return _scan_file(file_stamp(scan_path()))
+
+
+def ladder_models() -> tuple[dict[str, nn.Module], dict[str, str]]:
+    """Role -> shipped model for dense and every rung that loads (shared with the slots' cache), and problems."""
+    out, errors = {}, {}
+    for rung in LADDER:
+        model, err = load(ModelRef.shipped(rung))
+        if model is not None:
+            out[rung.role] = model
+        else:
+            errors[rung.label] = err
+    return out, errors
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def channel_across(image: np.ndarray, block: str) -> dict[str, np.ndarray]:
+    """Role -> ``[C, H, W]``: one block's maps on one image for dense and every rung (a channel pick reads it)."""
+    return lv.block_across(ladder_models()[0], image, block)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def ladder_channels(role: str, stamp: tuple):
+    """Every channel of every block: its status and statistics on rung ``role`` and the rung where it died."""
+    import pandas as pd
+
+    scan, _ = _scan_file(stamp)
+    return pd.concat([lv.channel_table(scan, b, role).assign(block=b) for b in scan.blocks], ignore_index=True)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def ladder_summary(stamps: tuple) -> dict:
+    """Size on disk, non-zero parameters and per-layer sparsity of dense and every rung that loads."""
+    from vggexplorer.model import count_nonzero_params
+    from vggexplorer.prune import layer_sparsity
+
+    models, _ = ladder_models()
+    rungs = [r for r in LADDER if r.role in models]
+    return {"sizes": {r.role: r.path.stat().st_size for r in rungs},
+            "nonzero": {r.role: count_nonzero_params(models[r.role]) for r in rungs},
+            "layer_sparsity": {r.percent: layer_sparsity(models[r.role]) for r in rungs if r.percent > 0}}
+
+
+def ladder_stamps() -> tuple:
+    return tuple(file_stamp(r.path) for r in LADDER)

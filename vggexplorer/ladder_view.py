@@ -126,17 +126,22 @@ def filter_weights(model: nn.Module, block: str, channel: int) -> np.ndarray:
     return model.backbone.get_submodule(block).weight.detach()[channel].float().numpy().copy()
 
 
-def channel_across(models: Mapping[str, nn.Module], image: np.ndarray, block: str,
-                   channel: int) -> dict[str, np.ndarray]:
-    """Role -> the channel's post-ReLU map ``[H, W]`` on one image, for every given model.
+def block_across(models: Mapping[str, nn.Module], image: np.ndarray, block: str) -> dict[str, np.ndarray]:
+    """Role -> one block's post-ReLU maps ``[C, H, W]`` on one image, for every given model.
 
     One hooked forward per model on one image (only ``block`` is recorded); the models are not modified.
     """
     out = {}
     for role, m in models.items():
         cap = capture_activations(m, image[None] if image.ndim == 3 else image, blocks=[block])
-        out[role] = cap.activations[block][0, channel].numpy().copy()  # [H, W]
+        out[role] = cap.activations[block][0].numpy().copy()  # [C, H, W]
     return out
+
+
+def channel_across(models: Mapping[str, nn.Module], image: np.ndarray, block: str,
+                   channel: int) -> dict[str, np.ndarray]:
+    """Role -> one channel's post-ReLU map ``[H, W]`` on one image, for every given model."""
+    return {r: maps[channel] for r, maps in block_across(models, image, block).items()}
 
 
 def status_on_image(status: str, fmap: np.ndarray) -> str:

@@ -1,0 +1,71 @@
+"""The sparsity ladder's panels, drawn into the Explorer, Dead filters and Models pages (layout only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from vggexplorer import ladder_view as lv
+from vggexplorer.figures_ladder import (accuracy_vs_sparsity, channel_across_ladder, death_curves,
+                                        filter_sparsity_distribution, filter_weights, layer_sparsity_per_rung,
+                                        size_per_rung)
+from vggexplorer.ladder import LADDER, rung_by_percent
+
+from . import resources
+
+CHART = {"config": {"displayModeBar": False}}
+
+
+def channel_row(image: np.ndarray, block: str, ch: int, pruned_percent: int, key: str = "ladder_row") -> None:
+    """The chosen channel on this image for dense and every rung, on one scale, with status and filter sparsity."""
+    models, errors = resources.ladder_models()
+    if errors:
+        st.caption("Across the ladder: not shown for " + ", ".join(errors) + " (" + "; ".join(errors.values()) + ")")
+    if len(models) < 2:
+        return
+    maps = resources.channel_across(image, block)  # role -> [C, H, W]
+    scan, _ = resources.ladder_scan()
+    statuses = lv.channel_statuses(scan, block, ch) if scan is not None else {}
+    roles = [r.role for r in LADDER if r.role in maps]
+    chan = {r: maps[r][ch] for r in roles}
+    labels = [lv.rung_by_role(r).label for r in roles]
+    status = [lv.status_on_image(statuses.get(r, "alive"), chan[r]) if statuses else
+              ("zero on this image" if not np.any(chan[r] > 0) else "") for r in roles]
+    sparsity = [lv.filter_sparsity_of(models[r], block, ch) for r in roles]
+    selected = rung_by_percent(pruned_percent).label
+    fig = channel_across_ladder([chan[r] for r in roles], labels, status, sparsity, block, ch,
+                                lv.shared_zmax(chan), selected=selected if selected in labels else None)
+    st.plotly_chart(fig, key=key, **CHART)
+    st.caption("The same channel on this image in dense and every rung of the ladder (one colour scale). Status is "
+               "over the 10,000 test images unless the map is zero on this image; % zero is the filter's weights.")
+
+
+def filter_panel(dense, pruned, block: str, ch: int, rung_label: str, key: str = "filter_weights") -> None:
+    """The channel's filter, dense against the chosen rung, pruned weights marked."""
+    fig = filter_weights(lv.filter_weights(dense, block, ch), lv.filter_weights(pruned, block, ch), block, ch,
+                         rung_label)
+    st.plotly_chart(fig, key=key, **CHART)
+
+
+def death_panel(scan) -> None:
+    """Death curves per block and the filter-sparsity distribution per rung."""
+    counts = lv.death_counts(scan)
+    channels = {b: int(len(scan.stat(scan.roles[0], b, "mean"))) for b in scan.blocks}
+    st.plotly_chart(death_curves(counts, channels), key="death_curves", **CHART)
+    block = st.selectbox("Filter sparsity of", ["all blocks"] + scan.blocks, key="fs_block")
+    st.plotly_chart(filter_sparsity_distribution(lv.filter_sparsity_by_rung(scan),
+                                                 None if block == "all blocks" else block),
+                    key="filter_sparsity", **CHART)
+
+
+def models_panel(report, sizes: dict[str, int], layer_sparsity: dict[int, dict[str, float]],
+                 nonzero: dict[str, int]) -> None:
+    """The lab's accuracy-vs-sparsity curve, size and non-zero parameters per rung, per-layer sparsity."""
+    st.plotly_chart(accuracy_vs_sparsity(lv.accuracy_points(report)), key="acc_vs_sparsity", **CHART)
+    rows = [{"label": r.label, "size_bytes": sizes[r.role], "nonzero_params": nonzero[r.role]}
+            for r in LADDER if r.role in sizes]
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(size_per_rung(rows), key="size_per_rung", **CHART)
+    with right:
+        st.plotly_chart(layer_sparsity_per_rung(layer_sparsity), key="layer_sparsity_rungs", **CHART)
