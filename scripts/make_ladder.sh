@@ -10,7 +10,7 @@ PY=${PYTHON:-.venv/bin/python}
 SCAN=0.3,0.5,0.6,0.7,0.8,0.85,0.9,0.93,0.95,0.97,0.98,0.99
 mkdir -p runs/cache
 prev=checkpoints/pruned.pt
-for spec in 75:3 90:3 95:4; do
+for spec in 75:3 90:3 95:6; do
   rung=${spec%%:*}; epochs=${spec##*:}
   out=checkpoints/pruned-$rung.pt
   mkdir -p runs/p$rung && ln -sfn ../cache runs/p$rung/cache  # one decoded copy of the training split

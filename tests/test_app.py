@@ -41,7 +41,7 @@ def figures(at) -> dict[str, dict]:
 
 def mosaic(at, role: str) -> dict:
     for title, spec in figures(at).items():
-        if title.startswith(f"{role} · "):
+        if title.split(" · ")[0].split(" ")[0] == role:  # "dense · conv0 …" or "pruned 95% · conv0 …"
             return spec
     raise AssertionError(f"no {role} mosaic among {list(figures(at))}")
 
