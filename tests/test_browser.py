@@ -37,7 +37,7 @@ def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
         open_page(page, server + "/?img=6000&block=conv1&ch=0", 5)
         titles = _titles(page)
         assert any(t.startswith("dense · conv1 · 128 channels") for t in titles), titles
-        assert any(t.startswith("pruned · conv1 · 128 channels") for t in titles), titles
+        assert any(t.startswith("pruned 55% · conv1 · 128 channels") for t in titles), titles
         assert any("conv1 channel 0" in t for t in titles), titles
         # probability bars: ten categories, two models
         bars = page.locator(".js-plotly-plot").filter(has_text="frog").first
@@ -48,7 +48,7 @@ def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
 
         # pick a channel by clicking a tile of the dense mosaic (row 0, third tile), then one of the pruned mosaic:
         # each click is one run, of the fragment that holds the mosaics and the channel view only
-        for mosaic, ch in (("dense · conv1", 2), ("pruned · conv1", 20)):
+        for mosaic, ch in (("dense · conv1", 2), ("pruned 55% · conv1", 20)):
             t0 = time.perf_counter()
             click_tile(page, mosaic, ch)
             page.wait_for_function("(t) => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"

@@ -32,9 +32,9 @@ def channel_row(image: np.ndarray, block: str, ch: int, pruned_percent: int, key
     status = [lv.status_on_image(statuses.get(r, "alive"), chan[r]) if statuses else
               ("zero on this image" if not np.any(chan[r] > 0) else "") for r in roles]
     sparsity = [lv.filter_sparsity_of(models[r], block, ch) for r in roles]
-    selected = rung_by_percent(pruned_percent).label
-    fig = channel_across_ladder([chan[r] for r in roles], labels, status, sparsity, block, ch,
-                                lv.shared_zmax(chan), selected=selected if selected in labels else None)
+    chosen = rung_by_percent(pruned_percent).label
+    fig = channel_across_ladder([chan[r] for r in roles], labels, status, sparsity, block, ch, lv.shared_zmax(chan),
+                                selected=labels.index(chosen) if chosen in labels else None)
     st.plotly_chart(fig, key=key, **CHART)
     st.caption("The same channel on this image in dense and every rung of the ladder (one colour scale). Status is "
                "over the 10,000 test images unless the map is zero on this image; % zero is the filter's weights.")
