@@ -160,3 +160,16 @@ def click_tile(page, title_prefix: str, channel: int, cols: int = 16, rows: int 
     y = box["y"] + box["height"] * (r * (tile + gap) + tile / 2) / (rows * (tile + gap) - gap)
     page.mouse.move(x, y)
     page.mouse.click(x, y)
+
+
+def open_first_table_row(page, url: str) -> None:
+    """Open ``url``, select the first data row of its last table (the checkbox column at the left edge),
+    and wait for the page that the selection opens."""
+    open_page(page, url, 1)
+    grid = page.locator('[data-testid="stDataFrame"]').last
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
+    page.wait_for_url(lambda u: "/explorer" in u, timeout=60_000)
+    wait_for_app(page, min_charts=5)
+    no_errors(page)

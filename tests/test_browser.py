@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from .browser import (ScriptRuns, browser_page, click_tile, no_errors, open_page, require_chromium, streamlit_server,
-                      wait_for_app)
+from .browser import (ScriptRuns, browser_page, click_tile, no_errors, open_first_table_row, open_page, require_chromium,
+                      streamlit_server, wait_for_app)
 from .conftest import REPO
 
 require_chromium()
@@ -127,17 +127,8 @@ def test_upload_an_image_then_a_bad_file(server):
 
 def test_dead_filter_row_opens_the_channel(server):
     with browser_page() as page:
-        open_page(page, server + "/dead-filters", 1)
-        grid = page.locator('[data-testid="stDataFrame"]').last
-        grid.scroll_into_view_if_needed()
-        box = grid.bounding_box()
-        # the row-selection checkbox column sits at the left edge; click the first data row
-        page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
+        open_first_table_row(page, server + "/dead-filters")
         # the Explorer opens (at /explorer) with the row's block and channel
-        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
-                               ".some(e => e.textContent.startsWith('dense · conv'))", timeout=60_000)
-        wait_for_app(page, min_charts=5)
-        no_errors(page)
         q = parse_qs(urlparse(page.url).query)
         block, ch = q["block"][0], q["ch"][0]
         assert any(t == f"{block} channel {ch}" for t in _titles(page)), (block, ch, _titles(page))

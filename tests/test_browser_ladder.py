@@ -8,7 +8,8 @@ import pytest
 
 from vggexplorer.ladder import RUNGS
 
-from .browser import browser_page, no_errors, open_page, require_chromium, streamlit_server, wait_for_app
+from .browser import (browser_page, no_errors, open_first_table_row, open_page, require_chromium, streamlit_server,
+                      wait_for_app)
 
 require_chromium()
 
@@ -78,14 +79,7 @@ def test_a_disagreement_thumbnail_opens_the_explorer_on_that_image(server):
 
 def test_a_dead_filter_row_opens_its_channel_on_its_rung(server):
     with browser_page() as page:
-        open_page(page, server + "/dead-filters?pruned=95", 2)
-        grid = page.locator('[data-testid="stDataFrame"]').last
-        grid.scroll_into_view_if_needed()
-        box = grid.bounding_box()
-        page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)  # the first data row's selection box
-        page.wait_for_url(lambda u: "/explorer" in u, timeout=60_000)
-        wait_for_app(page, min_charts=5)
-        no_errors(page)
+        open_first_table_row(page, server + "/dead-filters?pruned=95")
         q = parse_qs(urlparse(page.url).query)
         assert q["pruned"] == ["95"]
         block, ch = q["block"][0], q["ch"][0]
