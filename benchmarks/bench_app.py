@@ -28,6 +28,7 @@ from benchmarks._report import arguments, machine, write_section
 
 BLOCKS = [f"conv{i}" for i in range(8)]
 TARGETS = {"click": 1.2, "block": 1.5, "start": 1.2, "rerun_ms": 150, "figure_kb": 200}
+WAIT_MS = 900_000  # a starved machine (other load) is slow, not broken
 
 
 def server_side(changes: int) -> tuple[list[float], dict[str, dict[str, int]]]:
@@ -35,7 +36,7 @@ def server_side(changes: int) -> tuple[list[float], dict[str, dict[str, int]]]:
 
     from tests.browser import REPO
 
-    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=300)
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=WAIT_MS / 1000)
     at.run()
     times = []
     for i in range(changes):
@@ -62,7 +63,7 @@ def _idle_with(text: str, n_charts: int) -> str:
 
 
 def _until(page, js: str) -> float:
-    page.wait_for_function(js, timeout=180_000, polling=10)
+    page.wait_for_function(js, timeout=WAIT_MS, polling=10)
     return time.perf_counter()
 
 
@@ -138,13 +139,15 @@ def _ms(xs: list[float]) -> str:
 
 
 def browser_section(r: dict) -> list[str]:
-    med = {k: {s: statistics.median(v) for s, v in r[k].items()} for k in ("start", "click")}
+    med = {k: {s: statistics.median(v) if v else float("nan") for s, v in r[k].items()} for k in ("start", "click")}
     block = statistics.median(r["block"])
     ratios = {"click": med["click"]["app"] / med["click"]["floor"], "block": block / med["click"]["floor"],
               "start": med["start"]["app"] / med["start"]["floor"]}
     one = sum(k == ["fragment"] for k in r["runs"])
 
     def row(what: str, app: str, floor: str, key: str) -> str:
+        if ratios[key] != ratios[key]:  # NaN: not measured in this run
+            return f"| {what} | not measured | | | <= {TARGETS[key]}x | |"
         ok = "yes" if ratios[key] <= TARGETS[key] else "**no**"
         return f"| {what} | {app} | {floor} | **{ratios[key]:.2f}x** | <= {TARGETS[key]}x | {ok} |"
 
@@ -186,7 +189,7 @@ def main() -> None:
     for b, figs in sizes.items():
         def pick(prefix):
             return next((f"{v / 1024:.0f} KB" for t, v in figs.items() if t.startswith(prefix)), "")
-        body.append(f"| {b} | {pick('dense ·')} | {pick('pruned ·')} | {pick(b + ': cosine')} | {pick(b + ' channel')} "
+        body.append(f"| {b} | {pick('dense ·')} | {pick('pruned')} | {pick(b + ': cosine')} | {pick(b + ' channel')} "
                     f"| {pick('gradient') or pick('exact')} | {pick('probabilities')} |")
     print("\n".join(body[-(len(sizes) + 6):]))
     if not args.no_write:
