@@ -88,7 +88,8 @@ def check(figs: list[dict], exp: dict) -> list[str]:
         if decode(trace["y"]).tolist() != exp["probs"][trace["name"]]:
             problems.append(f"{trace['name']} probabilities differ")
     for role in ("dense", "pruned"):
-        mos = [f for f in figs if f["title"].startswith(f"{role} · ")]
+        # "dense · conv0 …" or "pruned 55% · conv0 …": the title names the rung
+        mos = [f for f in figs if f["title"].split(" · ")[0].split(" ")[0] == role and " · conv" in f["title"]]
         if not mos:
             problems.append(f"no {role} mosaic")
             continue
