@@ -91,8 +91,7 @@ class Side:
         t0 = time.perf_counter()
         click_tile(page, self.mosaic, channel)
         done = _until(page, _idle_with(f"{self.detail} {channel}", self.charts))
-        page.wait_for_timeout(300)  # a second run would be counted
-        return done - t0, runs.since(t0)
+        return done - t0, runs.settled_since(page, t0, timeout_s=WAIT_MS / 1000)
 
 
 def browser(clicks: int, starts: int) -> dict:

@@ -150,6 +150,15 @@ class ScriptRuns:
         """The kinds of the runs that finished after ``t`` (a ``time.perf_counter()`` reading)."""
         return [kind for kind, when in self.finished if when > t]
 
+    def settled_since(self, page, t: float, timeout_s: float = 120, then_ms: int = 500) -> list[str]:
+        """:meth:`since`, once a run has finished after ``t`` and ``then_ms`` more have passed (a second run
+        would be counted): what was drawn can show before its run has finished."""
+        end = time.perf_counter() + timeout_s
+        while not self.since(t) and time.perf_counter() < end:
+            page.wait_for_timeout(50)
+        page.wait_for_timeout(then_ms)
+        return self.since(t)
+
 
 def click_tile(page, title_prefix: str, channel: int, cols: int = 16, rows: int = 8, tile: int = 32, gap: int = 0) -> None:
     """Click the centre of a channel's tile in the mosaic whose title starts with ``title_prefix``."""
