@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -65,9 +66,8 @@ def test_a_garbage_rung_shows_a_notice(server):
 def test_a_disagreement_thumbnail_opens_the_explorer_on_that_image(server):
     with browser_page() as page:
         open_page(page, server + "/disagreements?pruned=90", 2)
-        first = page.get_by_role("button", name="Open").first
-        caption = first.locator("xpath=ancestor::div[contains(@data-testid,'stColumn')][1]").inner_text()
-        index = int(caption.split("#", 1)[1].split(" ", 1)[0])
+        first = page.get_by_role("button", name=re.compile(r"^Open #\d+$")).first
+        index = int(first.inner_text().split("#", 1)[1])
         first.click()
         page.wait_for_url(lambda u: "/explorer" in u and f"img={index}" in u, timeout=60_000)
         wait_for_app(page, min_charts=5)

@@ -76,10 +76,10 @@ def _grid(f, pair, rung) -> None:
         for col, (_, r) in zip(st.columns(COLS), rows.iloc[start:start + COLS].iterrows()):
             with col:
                 st.image(f.split.images[int(r["index"])], width=64)
-                st.caption(f"#{int(r['index'])} · " + disagreement_caption(r["dense_pred"], r["pruned_pred"], r["truth"],
-                                                                          r["kind"], rung.percent))
-                if st.button("Open", key=f"open_{int(r['index'])}", help="open this image in the Explorer"):
-                    nav.open_image(int(r["index"]))
+                idx = int(r["index"])
+                st.caption(disagreement_caption(r["dense_pred"], r["pruned_pred"], r["truth"], r["kind"], rung.percent))
+                if st.button(f"Open #{idx}", key=f"open_{idx}", help=f"open test image {idx} in the Explorer"):
+                    nav.open_image(idx)
 
 
 def report_pair_only(pair) -> dict:

@@ -28,11 +28,7 @@ SCALES = ["shared per layer", "per-channel min-max"]
 
 def render() -> None:
     resources.prefetch()  # a cold start reads its files in parallel
-    split, _ = resources.test_split()
-    notices = state.sync_from_url(len(split) if split is not None else 0)
     f = frame.begin()
-    for note in notices:
-        st.warning(note)
     picked = picker.pick(f.split)
     if picked is None:
         st.stop()

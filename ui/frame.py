@@ -35,7 +35,10 @@ def _rung_caption(pct: int) -> str:
 
 
 def begin(with_scan: bool = True) -> Frame:
-    """Draw the sidebar's model pickers and every load problem; stop the page when no model is usable."""
+    """Adopt a link's view (every page: the rung is in the URL), draw the sidebar's model pickers and every load
+    problem and link notice; stop the page when no model is usable."""
+    split, err = resources.test_split()
+    notices = state.sync_from_url(len(split) if split is not None else 0)
     own_checkpoint.sidebar()
     if "pruned" not in state.own_checkpoints():
         st.sidebar.selectbox("Pruned model", state.RUNG_PERCENTS, format_func=_rung_caption,
@@ -48,10 +51,12 @@ def begin(with_scan: bool = True) -> Frame:
     for slot, names in resources.nonfinite(models).items():
         st.warning(f"The {slot} model has NaN or infinite values in {', '.join(names[:5])}"
                    f"{' …' if len(names) > 5 else ''}: its outputs are not meaningful.")
-    split, err = resources.test_split()
+    for note in notices:
+        st.warning(note)
     if err:
         st.warning(f"**Bundled test split unavailable**: {err}. Upload your own image instead.")
     if not models:
         st.stop()
     scan, note = resources.scan(ms) if with_scan else (None, None)
+    state.write_url()  # the page's view, rung included, stays in the URL
     return Frame(ms, models, split, scan, note)
