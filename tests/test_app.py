@@ -39,11 +39,15 @@ def figures(at) -> dict[str, dict]:
     return out
 
 
-def mosaic(at, role: str) -> dict:
-    for title, spec in figures(at).items():
-        if title.split(" · ")[0].split(" ")[0] == role:  # "dense · conv0 …" or "pruned 95% · conv0 …"
-            return spec
-    raise AssertionError(f"no {role} mosaic among {list(figures(at))}")
+def mosaic(at, slot: str) -> dict:
+    """The mosaic of a slot ("dense" or "pruned"): the page draws the dense slot's first. Its title names the model
+    (``dense``, ``pruned 95%`` or the file name of a session's own checkpoint)."""
+    mosaics = [spec for spec in figures(at).values() if "cols" in (spec["layout"].get("meta") or {})]
+    if len(mosaics) == 1:  # one slot could not load: the other's mosaic is named by its model
+        assert mosaics[0]["layout"]["title"]["text"].startswith(slot), (slot, mosaics[0]["layout"]["title"])
+        return mosaics[0]
+    assert len(mosaics) == 2, [spec["layout"]["title"]["text"] for spec in mosaics]
+    return mosaics[("dense", "pruned").index(slot)]
 
 
 @pytest.fixture()

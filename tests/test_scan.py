@@ -116,3 +116,14 @@ def test_shipped_scan_matches_a_recomputation(test_split):
     assert json.loads(json.dumps(compare_scan(scan))) == json.loads(json.dumps(stored))
     for pair in stored["pairs"]:
         assert np.mean([r["pruned_top1"] for r in pair["per_class"]]) == pytest.approx(pair["top1"], abs=1e-12)
+
+
+def test_positive_counts_in_either_memory_format():
+    from vggexplorer.scan import positive_counts
+
+    o = torch.relu(torch.randn(7, 5, 6, 3, generator=torch.Generator().manual_seed(0)))
+    o[:, 2] = 0  # a channel that never fires
+    ref = (o > 0).sum((0, 2, 3))
+    assert ref[2] == 0 and ref.sum() > 0
+    assert torch.equal(positive_counts(o), ref)
+    assert torch.equal(positive_counts(o.contiguous(memory_format=torch.channels_last)), ref)
