@@ -43,8 +43,15 @@ def test_scan_and_export_write_their_files(tmp_path):
     from vggexplorer.scan import load_scan
 
     s = load_scan(tmp_path / "scan.npz")
-    assert s.meta["n_images"] == 40 and set(s.models) == {"dense", "pruned"}
-    assert s.stat("pruned", "conv7", "topk_index").shape == (512, 9)
+    assert s.meta["n_images"] == 40 and s.roles == ["dense", "p55"]  # pruned.pt is the ladder's 55% rung
+    assert s.stat("p55", "conv7", "topk_index").shape == (512, 9)
+    assert set(s.meta["compare"]["pairs"][0]["cka"]) == {f"conv{i}" for i in range(8)}
+    out = run_cli("compare", "--scan", str(tmp_path / "scan.npz"), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [p["role"] for p in report["pairs"]] == ["p55"] and report["n_images"] == 40
+    out = run_cli("compare", "--scan", str(tmp_path / "missing.npz"))
+    assert out.returncode == 2 and "vggexplorer scan" in out.stderr  # a user error, named, no traceback
     out = run_cli("export", "--image", "6000", "--out", str(tmp_path / "frog.png"), "--checkpoint", str(DENSE),
                   "--checkpoint", str(PRUNED))
     assert out.returncode == 0, out.stderr
