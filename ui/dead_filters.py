@@ -28,9 +28,10 @@ def render() -> None:
         f"- **{dead.WEAKENED}**: mean activation below 25% of the same channel's mean in dense.\n"
         "- **died at**: the first rung at which the channel is weight-dead, activation-dead or dormant."
     )
-    if f.ms.pruned.is_own:
-        st.info(f"The pruned slot holds your own checkpoint ({md_escape(f.ms.pruned.label)}); the dataset statistics "
-                f"below are the shipped ladder's, shown for {rung.label}.")
+    if f.ms.own_slots:
+        own = ", ".join(md_escape(f.ms.refs()[s].label) for s in f.ms.own_slots)
+        st.warning(f"Dataset statistics are shown only for the shipped checkpoints, not for your own ({own}): the "
+                   f"dataset scan covers the shipped ladder. Below: dense and {rung.label}.")
     scan, err = resources.ladder_scan()
     if scan is None:
         st.error(err)
