@@ -4,7 +4,7 @@ import pytest
 from vggexplorer import dead
 from vggexplorer.compare import compare_scan
 from vggexplorer.ladder_view import (
-    accuracy_points, channel_across, channel_statuses, channel_table, cka_by_rung, death_counts,
+    accuracy_points, block_across, channel_statuses, channel_table, cka_by_rung, death_counts,
     disagreement_frame, filter_sparsity_by_rung, per_class_rows, status_on_image,
 )
 from vggexplorer.scan import ScanResult
@@ -80,7 +80,8 @@ def test_channel_across_the_ladder_on_hand_made_models():
 
     img = np.zeros((32, 32, 3), np.uint8)
     img[8:10, 8:10, 0] = 255  # a red patch: filter 1 fires there only
-    maps = channel_across({"dense": four_filter_model(), "p55": four_filter_model()}, img, "conv0", 1)
+    maps = {r: m[1] for r, m in block_across({"dense": four_filter_model(), "p55": four_filter_model()}, img,
+                                              "conv0").items()}
     assert set(maps) == {"dense", "p55"} and maps["dense"].shape == (32, 32)
     assert maps["dense"][8:10, 8:10].min() == 1.0 and maps["dense"].sum() == 4.0
     assert status_on_image("alive", np.zeros((2, 2))) == dead.ZERO_ON_IMAGE

@@ -110,7 +110,7 @@ def compare_scan(scan) -> dict[str, Any]:
             "per_class": rows,
             "significant_classes": [r["class"] for r in rows if r["significant"]],
             "cka": scan.cka(ref, role),
-            "cka_previous": {"against": prev, **(scan.cka(prev, role) if prev != ref else scan.cka(ref, role))},
+            "cka_previous": {"against": prev, **scan.cka(prev, role)},
             "dead": graded_dead(scan, role, ref),
         }
         out_pairs.append(pair)

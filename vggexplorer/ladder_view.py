@@ -138,12 +138,6 @@ def block_across(models: Mapping[str, nn.Module], image: np.ndarray, block: str)
     return out
 
 
-def channel_across(models: Mapping[str, nn.Module], image: np.ndarray, block: str,
-                   channel: int) -> dict[str, np.ndarray]:
-    """Role -> one channel's post-ReLU map ``[H, W]`` on one image, for every given model."""
-    return {r: maps[channel] for r, maps in block_across(models, image, block).items()}
-
-
 def status_on_image(status: str, fmap: np.ndarray) -> str:
     """The dataset status, or ``zero on this image`` when an otherwise live channel is silent here."""
     if status == dead.ALIVE and not np.any(fmap > 0):

@@ -14,7 +14,7 @@ not depend on the order of the features, so a channels-last map is used without 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -76,13 +76,6 @@ class MinibatchCKA:
         """CKA in [0, 1] (nan if a representation is constant over every minibatch)."""
         den = math.sqrt(max(self.xx, 0.0) * max(self.yy, 0.0))
         return self.xy / den if den > 0 else float("nan")
-
-
-@dataclass
-class GramCache:
-    """Per-model Gram matrices of the current minibatch, by block: ``grams[role][block] = [n, n]``."""
-
-    grams: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 def minibatch_cka(x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
