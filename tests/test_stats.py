@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vggexplorer.stats import gram, hsic1, linear_cka, mcnemar_exact, minibatch_cka, paired_diff_interval, symmetric_kl
+from vggexplorer.stats import CKA_BATCH, gram, hsic1, linear_cka, mcnemar_exact, minibatch_cka, paired_diff_interval, symmetric_kl
 
 
 def _x(n=600, p=24, seed=0):
@@ -33,12 +33,12 @@ def test_an_arbitrary_linear_map_is_not_invariant():
 
 
 def test_independent_features_come_out_near_zero():
-    # n = 2000 images in minibatches of 125, as in the scan. Over 20 seeds the unbiased estimator's
+    # n = 2000 images in minibatches of CKA_BATCH (50), as in the scan. Over 20 seeds the unbiased estimator's
     # values have mean ~0 and |value| < 0.01; the tolerance 0.02 is twice that. The biased exact formula is
     # inflated for wide features (about p / n): it is not the estimator to use on 8192-wide maps.
     for seed in range(5):
         x, y = _x(2000, 256, seed), _x(2000, 256, seed + 100)
-        assert abs(minibatch_cka(x, y, 125)) < 0.02
+        assert abs(minibatch_cka(x, y, CKA_BATCH)) < 0.02
     assert linear_cka(x, y) > 0.08
 
 
@@ -49,7 +49,7 @@ def test_minibatch_estimator_agrees_with_exact_cka_on_a_small_sample():
         y = x @ a + noise * _x(2000, 32, seed=7)
         exact = linear_cka(x, y)
         assert 0.3 < exact < 0.95
-        assert minibatch_cka(x, y, 125) == pytest.approx(exact, abs=0.02)
+        assert minibatch_cka(x, y, CKA_BATCH) == pytest.approx(exact, abs=0.02)
 
 
 def test_hsic1_matches_the_papers_formula_term_by_term():

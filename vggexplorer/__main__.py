@@ -9,6 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from . import cli_commands as cmds
+from .stats import CKA_BATCH
 
 
 def _add_data_args(p: argparse.ArgumentParser, required_train: bool = False) -> None:
@@ -87,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="default checkpoints/scan.npz")
     p.add_argument("--k", type=int, default=9, help="top-activating images kept per channel (default 9)")
     p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--cka-batch", type=int, default=125, help="minibatch size of the CKA estimator (default 125)")
+    p.add_argument("--cka-batch", type=int, default=CKA_BATCH,
+                   help=f"minibatch size of the CKA estimator (default {CKA_BATCH})")
     p.add_argument("--limit", type=int, default=None, help="only the first N test images")
 
     p = sub.add_parser("compare", help="dense vs every rung: disagreements, per-class cost (McNemar), CKA, dead counts")
