@@ -155,3 +155,19 @@ def test_eight_threads_on_one_shared_model_get_serial_results():
             assert torch.equal(got.logits, serial[i].logits)
             for name, t in serial[i].activations.items():
                 assert torch.equal(got.activations[name], t), (i, name)
+
+
+def test_block_output_stops_at_the_block_and_equals_the_hooked_capture():
+    from vggexplorer.activations import block_output
+
+    m = _model(3)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    cap = capture_activations(m, x)
+    for block in ("conv0", "conv1", "conv4", "conv7"):
+        out = block_output(m, x, block)
+        assert torch.equal(out, cap.activations[block]), block
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in before.items())
+    assert not any(mod._forward_hooks for mod in m.modules())
+    with pytest.raises(ValueError, match="unknown block 'conv9'"):
+        block_output(m, x, "conv9")

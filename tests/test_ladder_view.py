@@ -87,3 +87,16 @@ def test_channel_across_the_ladder_on_hand_made_models():
     assert status_on_image("alive", np.zeros((2, 2))) == dead.ZERO_ON_IMAGE
     assert status_on_image("dormant", np.zeros((2, 2))) == "dormant"
     assert status_on_image("alive", maps["dense"]) == "alive"
+
+
+def test_block_across_takes_known_maps_as_they_are():
+    from .handmade import four_filter_model
+
+    img = np.zeros((32, 32, 3), np.uint8)
+    known = np.full((4, 32, 32), 7.0, np.float32)  # not what the model computes: proves it was not recomputed
+    p55 = four_filter_model()
+    maps = block_across({"dense": four_filter_model(), "p55": p55}, img, "conv0", known={"dense": known})
+    assert np.array_equal(maps["dense"], known)
+    from vggexplorer.activations import capture_activations
+
+    assert np.array_equal(maps["p55"], capture_activations(p55, img[None]).activations["conv0"][0].numpy())

@@ -27,7 +27,6 @@ SCALES = ["shared per layer", "per-channel min-max"]
 
 
 def render() -> None:
-    resources.prefetch()  # a cold start reads its files in parallel
     f = frame.begin()
     picked = picker.pick(f.split)
     if picked is None:
@@ -87,15 +86,17 @@ def _mosaics_and_channel(mosaics: dict, an, block: str, scan, split, f: frame.Fr
     st.number_input(f"Channel of {block}", 0, BLOCK_CHANNELS[block] - 1, step=1, **state.bind_field("ch"))
     ch = state.view().ch
     _channel_view(an, list(mosaics), block, ch, scan, split)
-    _ladder(f, image, block, ch)
+    _ladder(f, an, image, block, ch)
     state.write_url()
 
 
-def _ladder(f: frame.Frame, image: np.ndarray, block: str, ch: int) -> None:
+def _ladder(f: frame.Frame, an, image: np.ndarray, block: str, ch: int) -> None:
     """The chosen channel across the whole ladder, then its filter's weights, dense against the chosen rung."""
     pruned_label = f.ms.pruned.label
     st.markdown(f"**{block} channel {ch} across the sparsity ladder**")
-    ladder_panels.channel_row(image, block, ch, state.view().pruned)
+    known = {ref.rung.role: an.maps(slot, block).numpy() for slot, ref in f.ms.refs().items()
+             if not ref.is_own and slot in f.slots}  # the page's own models: not run again
+    ladder_panels.channel_row(image, block, ch, state.view().pruned, known=known)
     if len(f.slots) == 2:
         st.markdown(f"**Its filter's weights**, dense against {pruned_label}")
         ladder_panels.filter_panel(f.models["dense"], f.models["pruned"], block, ch, pruned_label)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 import streamlit as st
 
@@ -16,14 +18,17 @@ from . import resources
 CHART = {"config": {"displayModeBar": False}}
 
 
-def channel_row(image: np.ndarray, block: str, ch: int, pruned_percent: int, key: str = "ladder_row") -> None:
-    """The chosen channel on this image for dense and every rung, on one scale, with status and filter sparsity."""
+def channel_row(image: np.ndarray, block: str, ch: int, pruned_percent: int, key: str = "ladder_row",
+                known: Mapping[str, np.ndarray] | None = None) -> None:
+    """The chosen channel on this image for dense and every rung, on one scale, with status and filter sparsity.
+
+    ``known``: role -> ``block``'s maps ``[C, H, W]`` the page has already computed on this image."""
     models, errors = resources.ladder_models()
     if errors:
         st.caption("Across the ladder: not shown for " + ", ".join(errors) + " (" + "; ".join(errors.values()) + ")")
     if len(models) < 2:
         return
-    maps = resources.channel_across(image, block)  # role -> [C, H, W]
+    maps = resources.channel_across(image, block, known)  # role -> [C, H, W]
     scan, _ = resources.ladder_scan()
     statuses = lv.channel_statuses(scan, block, ch) if scan is not None else {}
     roles = [r.role for r in LADDER if r.role in maps]

@@ -48,6 +48,9 @@ def _explorer_page() -> st.Page:
 
 
 def run() -> None:
+    from . import resources
+
+    resources.prefetch()  # a cold start reads its files in parallel, while the first page is still importing
     st.navigation([
         st.Page(_root, title="VGG Explorer", url_path="home", default=True, visibility="hidden"),
         _explorer_page(),

@@ -40,8 +40,9 @@ _PREFETCHED = threading.Event()
 
 
 def prefetch() -> None:
-    """On a cold process, start reading the test split, the default models and the scan in parallel threads; the
-    cached loaders take the results instead of reading the files one after the other."""
+    """On a cold process, start reading the test split, the scan and every shipped model (the Explorer's ladder row
+    runs them all) in parallel threads; the cached loaders take the results instead of reading the files one
+    after the other. Called on the first run of any page, before it draws anything."""
     with _PENDING_LOCK:
         if _PREFETCHED.is_set():
             return
@@ -49,7 +50,8 @@ def prefetch() -> None:
         pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="vggexplorer-prefetch")
         _PENDING[("split", file_stamp(bundled_test_path()))] = pool.submit(load_bundled_test)
         _PENDING[("scan", file_stamp(scan_path()))] = pool.submit(load_scan, scan_path())
-        for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
+        default = list(model_set({}, DEFAULT_RUNG.percent).refs().values())
+        for ref in default + [ModelRef.shipped(r) for r in LADDER if r not in {d.rung for d in default}]:
             _PENDING[("model", ref.rung, ref.stamp)] = pool.submit(load_model, ref.rung.path)
         pool.shutdown(wait=False)
 
@@ -214,9 +216,13 @@ def ladder_models() -> tuple[dict[str, nn.Module], dict[str, str]]:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def channel_across(image: np.ndarray, block: str) -> dict[str, np.ndarray]:
-    """Role -> ``[C, H, W]``: one block's maps on one image for dense and every rung (a channel pick reads it)."""
-    return lv.block_across(ladder_models()[0], image, block)
+def channel_across(image: np.ndarray, block: str, _known: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Role -> ``[C, H, W]``: one block's maps on one image for dense and every rung (a channel pick reads it).
+
+    ``_known``: role -> the maps the page already has (not part of the cache key: a role's maps on an image
+    are the same wherever they were computed); the other rungs run only as far as ``block``.
+    """
+    return lv.block_across(ladder_models()[0], image, block, _known)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -230,10 +230,11 @@ def model_from_checkpoint(ckpt: Mapping[str, Any], name: str = "checkpoint") -> 
     cfg = list(arch.get("cfg", VGG_CFG))
     if cfg != list(VGG_CFG):
         raise CheckpointError(f"{name} describes architecture {cfg}; VGG Explorer supports {VGG_CFG}.")
-    model = VGG(cfg, int(arch.get("num_classes", NUM_CLASSES)))
+    with torch.device("meta"):  # no memory and no random init: every tensor comes from the file
+        model = VGG(cfg, int(arch.get("num_classes", NUM_CLASSES)))
     sd = unpack_state_dict(ckpt.get("state_dict", {}), ckpt.get("sparse", {}))
     check_keys(model, sd, name)  # names every mismatch, where load_state_dict would stop at the first
-    model.load_state_dict(sd, strict=True)
+    model.load_state_dict(sd, strict=True, assign=True)
     model.eval()
     meta = dict(ckpt.get("meta", {}))
     meta["nonfinite"] = nonfinite_tensors(sd)

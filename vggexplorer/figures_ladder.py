@@ -175,8 +175,9 @@ def channel_across_ladder(maps: Sequence[np.ndarray], labels: Sequence[str], sta
 
 def rgb_patch(w: np.ndarray, lim: float) -> np.ndarray:
     """A ``[3, kh, kw]`` conv0 filter as a ``[kh, kw, 3]`` uint8 image: -lim -> 0, 0 -> 128, +lim -> 255."""
-    lim = lim if lim > 0 else 1.0
-    return np.clip(np.rint(127.5 + 127.5 * np.asarray(w, np.float64) / lim), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    lim = lim if np.isfinite(lim) and lim > 0 else 1.0
+    v = np.nan_to_num(np.asarray(w, np.float64), nan=0.0, posinf=lim, neginf=-lim)  # a NaN weight shows as grey
+    return np.clip(np.rint(127.5 + 127.5 * v / lim), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
 def _kernel_mosaic(w: np.ndarray, order: np.ndarray, cols: int | None):

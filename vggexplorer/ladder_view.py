@@ -6,16 +6,18 @@ the per-image views (one channel across the ladder) run the models, one image at
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import pandas as pd
 from torch import nn
 
 from . import dead
-from .activations import capture_activations
+from .activations import block_output
 from .compare import grade_block
 from .ladder import LADDER, rung_by_role
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: the Explorer never needs it
+    import pandas as pd
 
 NEVER = "never"
 
@@ -73,6 +75,8 @@ def disagreement_frame(report: Mapping[str, Any], role: str, cls: str | None = N
                        kind: str | None = None) -> pd.DataFrame:
     """The ranked disagreement list of one rung, optionally only one true class and/or one kind
     (``fixed``, ``broke``, ``both wrong``); sorted by symmetric KL, largest first."""
+    import pandas as pd
+
     rows = pair_for(report, role)["disagreement_list"]
     df = pd.DataFrame(rows, columns=["index", "truth", "dense_pred", "pruned_pred", "kind", "dense_probs",
                                      "pruned_probs", "sym_kl"])
@@ -86,6 +90,8 @@ def disagreement_frame(report: Mapping[str, Any], role: str, cls: str | None = N
 def channel_table(scan, block: str, role: str) -> pd.DataFrame:
     """One row per channel of ``block``: its status and statistics on the chosen rung ``role``, its
     status on every model, and the rung at which it died (weight-dead, activation-dead or dormant)."""
+    import pandas as pd
+
     roles = ladder_roles(scan)
     ref = roles[0]
     flags = {percent_of(r): grade_block(scan, r, block, ref) for r in roles}
@@ -126,15 +132,19 @@ def filter_weights(model: nn.Module, block: str, channel: int) -> np.ndarray:
     return model.backbone.get_submodule(block).weight.detach()[channel].float().numpy().copy()
 
 
-def block_across(models: Mapping[str, nn.Module], image: np.ndarray, block: str) -> dict[str, np.ndarray]:
+def block_across(models: Mapping[str, nn.Module], image: np.ndarray, block: str,
+                 known: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Role -> one block's post-ReLU maps ``[C, H, W]`` on one image, for every given model.
 
-    One hooked forward per model on one image (only ``block`` is recorded); the models are not modified.
+    ``known``: role -> maps already computed (the Explorer's two models), taken as they are. Every other
+    model runs only as far as ``block``; the models are not modified.
     """
     out = {}
     for role, m in models.items():
-        cap = capture_activations(m, image[None] if image.ndim == 3 else image, blocks=[block])
-        out[role] = cap.activations[block][0].numpy().copy()  # [C, H, W]
+        if known is not None and role in known:
+            out[role] = np.asarray(known[role])
+        else:
+            out[role] = block_output(m, image[None] if image.ndim == 3 else image, block)[0].numpy()  # [C, H, W]
     return out
 
 

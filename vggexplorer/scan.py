@@ -249,8 +249,9 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
     for r in roles:
         for b, fs in filter_sparsity(models[r]).items():
             result.models[r][b]["filter_sparsity"] = fs.numpy().astype(np.float32)
-        probs = torch.empty(n, 10)
-        probs[torch.from_numpy(order)] = torch.cat(preds[r])  # [N, 10], back in dataset order
+        visited = torch.cat(preds[r])  # [N, classes] in scan order
+        probs = torch.empty_like(visited)
+        probs[torch.from_numpy(order)] = visited  # back in dataset order
         result.predictions[r] = {"pred": probs.argmax(1).numpy().astype(np.int64), "probs": probs.numpy()}
     for (key, name), m in moments.items():
         result.pair.setdefault(key, {})[name] = {"correlation": pearson_from_moments(m, n).numpy()}
