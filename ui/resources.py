@@ -21,6 +21,7 @@ from torch import nn
 from vggexplorer import load_bundled_test, load_model, load_scan
 from vggexplorer.errors import VGGExplorerError
 from vggexplorer.analysis import filter_sparsity, weight_dead
+from vggexplorer.compact import load_compact
 from vggexplorer.data import bundled_test_path
 from vggexplorer.explore import (ImageAnalysis, ScanView, analyze_image, channel_table, importance_every_block,
                                  importance_scores, scan_view)
@@ -33,6 +34,8 @@ from .modelset import ModelRef, ModelSet, file_stamp, model_set
 from .state import BLOCKS
 
 # ---- shipped files ----------------------------------------------------------------------------
+
+_COMPACT = [r for r in LADDER if r.percent > DEFAULT_RUNG.percent]  # held compact in the ladder (see ladder_models)
 
 _PENDING: dict[tuple, Future] = {}  # file reads started by prefetch(), taken by the cached loaders below
 _PENDING_LOCK = threading.Lock()
@@ -50,9 +53,10 @@ def prefetch() -> None:
         pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="vggexplorer-prefetch")
         _PENDING[("split", file_stamp(bundled_test_path()))] = pool.submit(load_bundled_test)
         _PENDING[("scan", file_stamp(scan_path()))] = pool.submit(load_scan, scan_path())
-        default = list(model_set({}, DEFAULT_RUNG.percent).refs().values())
-        for ref in default + [ModelRef.shipped(r) for r in LADDER if r not in {d.rung for d in default}]:
+        for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
             _PENDING[("model", ref.rung, ref.stamp)] = pool.submit(load_model, ref.rung.path)
+        for rung in _COMPACT:
+            _PENDING[("compact", rung, file_stamp(rung.path))] = pool.submit(load_compact, rung.path)
         pool.shutdown(wait=False)
 
 
@@ -203,11 +207,24 @@ def ladder_scan():
     return _scan_file(file_stamp(scan_path()))
 
 
+@st.cache_resource(show_spinner="Loading a checkpoint…", max_entries=8)
+def _compact_rung(rung: Rung, stamp: tuple) -> tuple[nn.Module | None, str | None]:
+    try:
+        return _take(("compact", rung, stamp), partial(load_compact, rung.path)), None
+    except VGGExplorerError as e:
+        return None, f"{e} Re-create it with: `{prune_command(rung)}` (see checkpoints/README.md)."
+
+
 def ladder_models() -> tuple[dict[str, nn.Module], dict[str, str]]:
-    """Role -> shipped model for dense and every rung that loads (shared with the slots' cache), and problems."""
+    """Role -> shipped model for dense and every rung that loads, and problems.
+
+    Dense and the default rung are the first page's own models (shared with the slots' cache); the rungs
+    above it are held compact (:mod:`vggexplorer.compact`: their sparse layers as non-zeros only), which
+    keeps a server with the whole ladder within a hosted demo's memory.
+    """
     out, errors = {}, {}
     for rung in LADDER:
-        model, err = load(ModelRef.shipped(rung))
+        model, err = _compact_rung(rung, file_stamp(rung.path)) if rung in _COMPACT else load(ModelRef.shipped(rung))
         if model is not None:
             out[rung.role] = model
         else:

@@ -126,9 +126,17 @@ def prunable_parameters(model: nn.Module) -> dict[str, torch.nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if p.dim() > 1}
 
 
+def prunable_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every conv and linear weight by its parameter name, detached, to read: the same tensors as
+    :func:`prunable_parameters`, and also a compact model's packed layers (rebuilt)."""
+    return {f"{n}.weight": m.weight.detach() for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
 def count_nonzero_params(model: nn.Module) -> int:
-    """Parameters that are not exactly zero."""
-    return int(sum((p != 0).sum().item() for p in model.parameters()))
+    """Parameters that are not exactly zero (a compact model's packed weights included)."""
+    rest = [p for p in model.parameters() if p.dim() <= 1]  # biases and BN affine
+    return int(sum(int((w != 0).sum()) for w in prunable_weights(model).values())
+               + sum(int((p != 0).sum()) for p in rest))
 
 
 def sparsity_of(weights: "Mapping[str, torch.Tensor]") -> float:
@@ -139,4 +147,4 @@ def sparsity_of(weights: "Mapping[str, torch.Tensor]") -> float:
 
 def zero_fraction(model: nn.Module) -> float:
     """The ladder's sparsity measure: the fraction of conv + linear weights that are exactly zero."""
-    return sparsity_of(prunable_parameters(model))
+    return sparsity_of(prunable_weights(model))

@@ -26,8 +26,8 @@ from .checkpoint import load_model, save_checkpoint
 from .data import Split, augment, stratified_holdout, to_float
 from .evaluate import accuracy_report, predict_logits
 from .images import normalization
-from .model import (CIFAR10_CLASSES, count_macs, count_nonzero_params, count_params, prunable_parameters, sparsity_of,
-                    zero_fraction)
+from .model import (CIFAR10_CLASSES, count_macs, count_nonzero_params, count_params, prunable_parameters,
+                    prunable_weights, sparsity_of, zero_fraction)
 from .runtime import hardware_summary, pick_device, pick_precision
 from .train import sgd_epoch
 
@@ -70,7 +70,7 @@ def prune_model(model: nn.Module, sparsities: Mapping[str, float]) -> tuple[dict
 
 def layer_sparsity(model: nn.Module) -> dict[str, float]:
     """Fraction of exactly-zero entries in each prunable weight."""
-    return {n: float((p == 0).sum()) / p.numel() for n, p in prunable_parameters(model).items()}
+    return {n: float((w == 0).sum()) / w.numel() for n, w in prunable_weights(model).items()}
 
 
 def sensitivity_scan(model: nn.Module, eval_fn: Callable[[nn.Module], float], sparsities: list[float],
