@@ -44,8 +44,9 @@ def test_mosaic_is_one_heatmap_on_a_shared_scale():
     # value v on the 0..3 scale -> level rint(v / 3 * 254) + 1
     assert z[:, 0:2].tolist() == [[1, 86], [170, LEVELS]]
     assert (z[:, 2:4] == 170).all() and (z[:, 4:6] == 1).all()
-    # white lines over the tile borders, at x = 1.5 and 3.5
-    assert sorted(sh.x0 for sh in fig.layout.shapes) == [1.5, 3.5]
+    # white lines over the tile borders, at x = 1.5 and 3.5 (one row of tiles: no horizontal border)
+    (borders,) = fig.layout.shapes
+    assert borders.type == "path" and borders.path == "M1.5,-0.5V1.5 M3.5,-0.5V1.5"
     # one hover/click point per channel at its tile's centre, with its max and mean
     np.testing.assert_allclose(points.x, [0.5, 2.5, 4.5])
     np.testing.assert_allclose(points.y, [0.5, 0.5, 0.5])

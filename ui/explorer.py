@@ -99,7 +99,7 @@ def _ladder(f: frame.Frame, an, image: np.ndarray, block: str, ch: int) -> None:
     ladder_panels.channel_row(image, block, ch, state.view().pruned, known=known)
     if len(f.slots) == 2:
         st.markdown(f"**Its filter's weights**, dense against {pruned_label}")
-        ladder_panels.filter_panel(f.models["dense"], f.models["pruned"], block, ch, pruned_label)
+        ladder_panels.filter_panel(f.ms, block, ch, pruned_label)
 
 
 def _channel_view(an, slots: list[str], block: str, ch: int, scan, split) -> None:

@@ -9,8 +9,7 @@ import streamlit as st
 
 from vggexplorer import ladder_view as lv
 from vggexplorer.figures_ladder import (accuracy_vs_sparsity, channel_across_ladder, death_curves,
-                                        filter_sparsity_distribution, filter_weights, layer_sparsity_per_rung,
-                                        size_per_rung)
+                                        filter_sparsity_distribution, layer_sparsity_per_rung, size_per_rung)
 from vggexplorer.ladder import LADDER, rung_by_percent
 
 from . import resources
@@ -45,11 +44,9 @@ def channel_row(image: np.ndarray, block: str, ch: int, pruned_percent: int, key
                "over the 10,000 test images unless the map is zero on this image; % zero is the filter's weights.")
 
 
-def filter_panel(dense, pruned, block: str, ch: int, rung_label: str, key: str = "filter_weights") -> None:
+def filter_panel(ms, block: str, ch: int, rung_label: str, key: str = "filter_weights") -> None:
     """The channel's filter, dense against the chosen rung, pruned weights marked."""
-    fig = filter_weights(lv.filter_weights(dense, block, ch), lv.filter_weights(pruned, block, ch), block, ch,
-                         rung_label)
-    st.plotly_chart(fig, key=key, **CHART)
+    st.plotly_chart(resources.filter_figure(ms, block, ch, rung_label), key=key, **CHART)
 
 
 def death_panel(scan) -> None:

@@ -242,6 +242,17 @@ def channel_across(image: np.ndarray, block: str, _known: Mapping[str, np.ndarra
     return lv.block_across(ladder_models()[0], image, block, _known)
 
 
+@st.cache_resource(max_entries=64)
+def filter_figure(ms: ModelSet, block: str, ch: int, rung_label: str):
+    """The filter panel's figure (dense against the chosen rung). It depends on the models and the channel, not on
+    the image, so a new image reuses it; shared by sessions, and never modified (``st.plotly_chart`` copies it)."""
+    from vggexplorer.figures_ladder import filter_weights
+
+    m = models(ms)[0]
+    return filter_weights(lv.filter_weights(m["dense"], block, ch), lv.filter_weights(m["pruned"], block, ch), block,
+                          ch, rung_label)
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def ladder_channels(role: str, stamp: tuple):
     """Every channel of every block: its status and statistics on rung ``role`` and the rung where it died."""

@@ -86,22 +86,22 @@ def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None =
         marker=dict(symbol="square", size=mark_px, color="rgba(0,0,0,0)"),
         selected=dict(marker=dict(color=MARK_COLOUR, opacity=1)), unselected=dict(marker=dict(opacity=0)),
     )
-    fig = go.Figure([heat, points])
-    mark_channel(fig, selected)
     rows, cols_ = layout.shape
-    borders = [dict(type="line", x0=k * w - 0.5, x1=k * w - 0.5, y0=-0.5, y1=rows - 0.5) for k in range(1, layout.cols)]
-    borders += [dict(type="line", y0=r * h - 0.5, y1=r * h - 0.5, x0=-0.5, x1=cols_ - 0.5) for r in range(1, layout.rows)]
-    fig.update_layout(
+    # all tile borders as one path each way (one shape, not one per border: a dozen times faster to build)
+    v = " ".join(f"M{k * w - 0.5},-0.5V{rows - 0.5}" for k in range(1, layout.cols))
+    hz = " ".join(f"M-0.5,{r * h - 0.5}H{cols_ - 0.5}" for r in range(1, layout.rows))
+    line = dict(color="white", width=1 if h <= 8 else 2)
+    shapes = [dict(type="path", path=p, line=line) for p in (v, hz) if p]
+    fig = go.Figure([heat, points], dict(
         title=dict(text=f"{role} · {block} · {c} channels of {h}x{w} · {scale_note(zmax)}", font=dict(size=13)),
         margin=dict(l=4, r=4, t=32, b=4), height=height or int(min(900, max(260, 60 + 520 * rows / cols_))),
         hovermode="closest", hoverdistance=-1, plot_bgcolor="rgba(0,0,0,0)", clickmode="event+select",
-        shapes=[dict(b, line=dict(color="white", width=1 if h <= 8 else 2)) for b in borders], template="none",
-    )
-    fig.update_xaxes(visible=False, range=[-0.5, cols_ - 0.5], constrain="domain")
-    fig.update_yaxes(visible=False, range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain")
-    fig.layout.meta = {"block": block, "role": role, "channels": c, "tile": [h, w], "cols": layout.cols,
-                       "zmax": zmax}
-    return fig
+        shapes=shapes, template="none",
+        xaxis=dict(visible=False, range=[-0.5, cols_ - 0.5], constrain="domain"),
+        yaxis=dict(visible=False, range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain"),
+        meta={"block": block, "role": role, "channels": c, "tile": [h, w], "cols": layout.cols, "zmax": zmax},
+    ))
+    return mark_channel(fig, selected)
 
 
 def mark_channel(mosaic: go.Figure, channel: int | None) -> go.Figure:
@@ -132,22 +132,26 @@ def channel_strip(values: Sequence[float], block: str, title: str, colorscale: s
 
 def channel_detail(dense: torch.Tensor, pruned: torch.Tensor, block: str, channel: int, zmax: float) -> go.Figure:
     """One channel enlarged: dense, pruned (one shared scale) and pruned - dense (diverging scale)."""
-    from plotly.subplots import make_subplots
-
     diff = (pruned - dense).numpy()
     dlim = float(max(np.abs(diff).max(), 1e-6))
-    fig = make_subplots(1, 3, subplot_titles=("dense", "pruned", "pruned − dense"), horizontal_spacing=0.08)
-    for i, (z, cs, lo, hi) in enumerate([(dense.numpy(), GREENS, 0, zmax), (pruned.numpy(), GREENS, 0, zmax),
-                                         (diff, "RdBu", -dlim, dlim)]):
-        fig.add_trace(go.Heatmap(z=z, colorscale=cs, zmin=lo, zmax=hi, showscale=(i != 0),
+    # three panels side by side, laid out by hand (one constructor call: make_subplots costs 3x the time)
+    panels = [("dense", dense.numpy(), GREENS, 0, zmax), ("pruned", pruned.numpy(), GREENS, 0, zmax),
+              ("pruned − dense", diff, "RdBu", -dlim, dlim)]
+    width, gap = (1 - 2 * 0.08) / 3, 0.08
+    traces, layout = [], {}
+    for i, (name, z, cs, lo, hi) in enumerate(panels):
+        ax = "" if i == 0 else str(i + 1)
+        traces.append(go.Heatmap(z=z, colorscale=cs, zmin=lo, zmax=hi, showscale=(i != 0), xaxis=f"x{ax}", yaxis=f"y{ax}",
                                  colorbar=dict(x=0.64 if i == 1 else 1.0, thickness=8, len=0.9),
-                                 hovertemplate="row %{y}, col %{x}<br>value %{z:.3f}<extra></extra>"), 1, i + 1)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1,
-                         showticklabels=False)
-        fig.update_xaxes(showticklabels=False, row=1, col=i + 1)
-    fig.update_layout(title=dict(text=f"{block} channel {channel}", font=dict(size=13)), height=300,
-                      margin=dict(l=4, r=4, t=50, b=4))
-    return fig
+                                 hovertemplate="row %{y}, col %{x}<br>value %{z:.3f}<extra></extra>"))
+        x0 = i * (width + gap)
+        layout[f"xaxis{ax}"] = dict(domain=[x0, x0 + width], showticklabels=False, anchor=f"y{ax}")
+        layout[f"yaxis{ax}"] = dict(domain=[0, 1], autorange="reversed", scaleanchor=f"x{ax}", showticklabels=False,
+                                    anchor=f"x{ax}")
+    titles = [dict(text=name, x=i * (width + gap) + width / 2, y=1.0, xref="paper", yref="paper", xanchor="center",
+                   yanchor="bottom", showarrow=False, font=dict(size=16)) for i, (name, *_) in enumerate(panels)]
+    return go.Figure(traces, dict(layout, title=dict(text=f"{block} channel {channel}", font=dict(size=13)), height=300,
+                                  margin=dict(l=4, r=4, t=50, b=4), annotations=titles))
 
 
 def probability_bars(probs: Mapping[str, Sequence[float]], classes: Sequence[str]) -> go.Figure:
