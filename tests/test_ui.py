@@ -65,3 +65,26 @@ def test_model_set_takes_the_rung_and_the_sessions_own_checkpoints():
     ms = model_set({"pruned": mine}, 75)
     assert ms.pruned is mine and ms.own_slots == ["pruned"] and ms.pruned.label == "mine.pt"
     assert hash(ms) == hash(model_set({"pruned": ModelRef.own("abc", "mine.pt")}, 95))  # a frozen value, a cache key
+
+
+def test_the_first_page_freezes_what_is_alive_once_and_new_garbage_is_still_collected():
+    import gc
+    import weakref
+
+    from ui import nav
+
+    nav._freeze_once()
+    frozen = gc.get_freeze_count()
+    assert frozen > 1000
+    nav._freeze_once()
+    assert gc.get_freeze_count() == frozen  # once per process
+
+    class Cycle:
+        pass
+
+    c = Cycle()
+    c.me = c
+    ref = weakref.ref(c)
+    del c
+    gc.collect()
+    assert ref() is None
