@@ -5,7 +5,7 @@ import torch
 
 from vggexplorer.activations import capture_activations
 from vggexplorer.analysis import (
-    activation_dead, channel_cosine, channel_relative_difference, dead_counts, describe_top2, most_changed,
+    activation_dead, channel_cosine, channel_relative_difference, describe_top2, most_changed,
     per_channel_minmax, shared_scale, weight_dead, zero_on_image,
 )
 from vggexplorer.scan import scan_models
@@ -38,8 +38,6 @@ def test_dead_filters_on_a_hand_made_model():
     cap = capture_activations(m, x[3:4])  # green only: filter 1 is zero on this image
     z = zero_on_image({"conv0": cap.activations["conv0"][0]})
     assert z["conv0"].tolist() == [True, True, True, False]
-    counts = dead_counts(weight_dead(m), activation_dead(fire), z)
-    assert counts["conv0"] == {"channels": 4, "weight_dead": 2, "activation_dead": 2, "zero_on_image": 3}
 
 
 def test_display_normalizations():
@@ -79,3 +77,19 @@ def test_image_strip_layout():
     out = image_strip(imgs, scale=2, pad=1)
     assert out.shape == ((4 + 2) * 2, 3 * (4 + 2) * 2, 3)
     assert out[0, 0].tolist() == [255, 255, 255] and out[2, 2].tolist() == [0, 0, 0]
+
+
+def test_csv_channel_table_grades_channels_as_the_ladder_views_do():
+    from vggexplorer import load_model
+    from vggexplorer.explore import channel_table, scan_view
+    from vggexplorer.ladder import LADDER, scan_path
+    from vggexplorer.ladder_view import channel_table as ladder_table
+    from vggexplorer.scan import load_scan
+
+    scan = load_scan(scan_path())
+    models = {"dense": load_model(LADDER[0].path), "pruned": load_model(LADDER[-1].path)}
+    df = channel_table(models, scan_view(scan, {"dense": "dense", "pruned": LADDER[-1].role}), ["conv7"])
+    want = ladder_table(scan, "conv7", LADDER[-1].role)["status"].tolist()
+    assert df["pruned_status"].tolist() == want
+    assert (df["pruned_status"] != "alive").sum() >= 35  # the 95% rung's conv7 has dead channels to show
+    assert set(df["dense_status"]) == {"alive"}

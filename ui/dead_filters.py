@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from vggexplorer import dead
+from vggexplorer.figures import STATUS_TINTS
 from vggexplorer.ladder import rung_by_percent
 
 from . import frame, ladder_panels, nav, resources, state
@@ -12,8 +13,6 @@ from .markup import md_escape
 from .modelset import file_stamp
 from .state import BLOCKS
 
-STATUS_BG = {dead.WEIGHT_DEAD: "#d9d9d9", dead.ACTIVATION_DEAD: "#fcbba1", dead.DORMANT: "#fdd0a2",
-             dead.WEAKENED: "#dadaeb"}
 
 
 def render() -> None:
@@ -61,8 +60,8 @@ def render() -> None:
             "mean / dense"] + [c_ for c_ in df.columns if c_ in ("dense",) or c_.startswith("pruned ")]
     st.caption(f"{len(view)} channels · status and statistics on {rung.label} over the test split · select a row to "
                f"open the channel in the Explorer on {rung.label}")
-    styled = view[cols].style.apply(lambda row: [f"background-color: {STATUS_BG.get(row['status'], '')}"
-                                                 if STATUS_BG.get(row["status"]) else ""] * len(row), axis=1
+    styled = view[cols].style.apply(lambda row: [f"background-color: {STATUS_TINTS.get(row['status'], '')}"
+                                                 if STATUS_TINTS.get(row["status"]) else ""] * len(row), axis=1
                                     ).format(precision=3)
     event = st.dataframe(styled, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                          key="channel_table", height=420)

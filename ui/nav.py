@@ -53,6 +53,7 @@ def _explorer_page() -> st.Page:
 def run() -> None:
     from . import resources
 
+    _freeze_once()
     resources.prefetch()  # a cold start reads its files in parallel, while the first page is still importing
     st.navigation([
         st.Page(_root, title="VGG Explorer", url_path="home", default=True, visibility="hidden"),
@@ -61,28 +62,30 @@ def run() -> None:
         st.Page(_disagreements, title="Disagreements", icon=":material/compare_arrows:", url_path="disagreements"),
         st.Page(_models, title="Models", icon=":material/straighten:", url_path="models"),
     ]).run()
-    _freeze_once()
+    _FIRST_RUN_DONE.set()
 
 
+_FIRST_RUN_DONE = threading.Event()
 _FROZEN = threading.Event()
 _FREEZE_LOCK = threading.Lock()
 
 
 def _freeze_once() -> None:
-    """After the process's first page: move what is alive (torch, plotly, the package, the loaded models) out of
-    the garbage collector's sight, once.
+    """At the start of the process's second run: move what is alive (torch, plotly, the package, the loaded models)
+    out of the garbage collector's sight, once.
 
     Streamlit runs a full collection after every script run (``runner.postScriptGC``). With torch and plotly
     imported that is about 240,000 objects and 130-270 ms here, on every click; frozen (``gc.freeze``), only
-    what later runs create is traversed. Garbage is collected first, so none of it is frozen. Frozen objects are
-    still freed when their last reference goes; only their reference cycles are never collected.
+    what later runs create is traversed. By the second run the first run's garbage has been collected, so none
+    of it is frozen. Frozen objects are still freed when their last reference goes; only their reference
+    cycles are never collected.
     """
+    if _FROZEN.is_set() or not _FIRST_RUN_DONE.is_set():
+        return
     with _FREEZE_LOCK:
-        if _FROZEN.is_set():
-            return
-        _FROZEN.set()
-        gc.collect()
-        gc.freeze()
+        if not _FROZEN.is_set():
+            gc.freeze()
+            _FROZEN.set()
 
 
 def open_in_explorer(block: str, ch: int, pruned: int | None = None) -> None:

@@ -12,7 +12,7 @@ from . import cli_commands as cmds
 from .stats import CKA_BATCH
 
 
-def _add_data_args(p: argparse.ArgumentParser, required_train: bool = False) -> None:
+def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="CIFAR-10 in ImageFolder layout (train/ and test/ class folders), e.g. ../shared/data/cifar10")
     p.add_argument("--download-root", type=Path, default=None,

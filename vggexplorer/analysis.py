@@ -20,7 +20,6 @@ import torch
 from torch import nn
 
 DEFAULT_MIN_FIRE_FRACTION = 0.0
-RARE_FIRE_FRACTION = 0.01  # "fires on fewer than 1% of test images"
 
 
 # ---- display normalization -------------------------------------------------------------------
@@ -125,15 +124,3 @@ def zero_on_image(maps: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {n: (m.flatten(1) <= 0).all(1) for n, m in maps.items()}
 
 
-def dead_counts(weight_dead_: Mapping[str, torch.Tensor], act_dead: Mapping[str, torch.Tensor] | None = None,
-                zero_now: Mapping[str, torch.Tensor] | None = None) -> dict[str, dict[str, int]]:
-    """Per block: channels, weight-dead, activation-dead and zero-on-this-image counts."""
-    out = {}
-    for n, wd in weight_dead_.items():
-        row = {"channels": int(wd.numel()), "weight_dead": int(wd.sum())}
-        if act_dead is not None:
-            row["activation_dead"] = int(act_dead[n].sum())
-        if zero_now is not None:
-            row["zero_on_image"] = int(zero_now[n].sum())
-        out[n] = row
-    return out

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import dead
-from .ladder import rung_by_role
+from .ladder import percent_of
 from .model import CIFAR10_CLASSES
 from .stats import mcnemar_exact, paired_diff_interval, symmetric_kl
 
@@ -101,7 +101,7 @@ def compare_scan(scan) -> dict[str, Any]:
         prev = roles[i - 1]
         pair = {
             "role": role,
-            "percent": _percent(role),
+            "percent": percent_of(role),
             "checkpoint": ckpts.get(role),
             "zero_fraction": zf.get(role),
             "top1": float(np.mean(pred == labels)),
@@ -126,12 +126,6 @@ def compare_scan(scan) -> dict[str, Any]:
         "pairs": out_pairs,
     }
 
-
-def _percent(role: str) -> int | None:
-    try:
-        return rung_by_role(role).percent
-    except KeyError:
-        return None
 
 
 def format_table(report: dict[str, Any]) -> str:

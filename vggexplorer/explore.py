@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from .activations import Capture
-from .analysis import RARE_FIRE_FRACTION, activation_dead, channel_cosine, filter_sparsity, weight_dead, zero_on_image
+from .analysis import activation_dead, channel_cosine, filter_sparsity, weight_dead, zero_on_image
+from . import dead
 from .dead import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
 from .importance import ablation, capture_with_gradients, gradient_x_activation, last_block_contributions
 from .model import count_macs, count_nonzero_params, count_params, zero_fraction
@@ -172,7 +173,10 @@ def channel_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks
                 df[f"{r}_fire_fraction"] = scan.stat(r, b, "fire_fraction")
                 df[f"{r}_max"] = scan.stat(r, b, "max")
                 df[f"{r}_activation_dead"] = scan.never_fires(r, b)
-                df[f"{r}_rarely_fires"] = scan.stat(r, b, "fire_fraction") < RARE_FIRE_FRACTION
+                ref = roles[0] if r != roles[0] and roles[0] in scan.models else None  # "weakened" is against dense
+                df[f"{r}_status"] = dead.status(dead.grade(
+                    scan.stat(r, b, "filter_sparsity"), scan.stat(r, b, "fire_fraction"), scan.stat(r, b, "density"),
+                    scan.stat(r, b, "mean"), scan.stat(ref, b, "mean") if ref else None))
         if scan is not None and b in scan.pair:
             df["similarity"] = scan.pair[b]["correlation"]
         frames.append(df)
@@ -183,23 +187,6 @@ def channel_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks
         dead_d = df[f"{d}_weight_dead"] | df.get(f"{d}_activation_dead", False)
         df["died_with_pruning"] = dead_p & ~dead_d
     return df
-
-
-def dead_count_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks: list[str]) -> "pd.DataFrame":
-    """Per block and model: channels, weight-dead, activation-dead (never fires), rarely fires (< 1%)."""
-    import pandas as pd
-
-    rows = []
-    for r, m in models.items():
-        wd = weight_dead(m)
-        fire = {b: torch.from_numpy(scan.stat(r, b, "fire_fraction")) for b in blocks} if scan and r in scan.models else None
-        ad = activation_dead(fire) if fire else None
-        rare = activation_dead(fire, RARE_FIRE_FRACTION) if fire else None
-        for b in blocks:
-            rows.append({"model": r, "block": b, "channels": int(wd[b].numel()), "weight_dead": int(wd[b].sum()),
-                         "activation_dead": int(ad[b].sum()) if ad else None,
-                         "rarely_fires (<1%)": int(rare[b].sum()) if rare else None})
-    return pd.DataFrame(rows)
 
 
 def model_summary(model: nn.Module, path: str | Path | None = None) -> dict[str, Any]:

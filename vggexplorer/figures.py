@@ -16,13 +16,17 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from .dead import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
+from .dead import ACTIVATION_DEAD, ALIVE, DORMANT, WEAKENED, WEIGHT_DEAD, ZERO_ON_IMAGE
 from .mosaic import mosaic_layout, scale_note, tile, unit_scale  # noqa: F401 (mosaic_layout, tile re-exported)
 
 GREENS = "Greens"  # plotly's named scale runs light to dark: darker = stronger activation
 LEVELS = 255
 ROLE_COLORS = {"dense": "#2b8cbe", "pruned": "#e6550d"}
-STATUS_COLORS = {ALIVE: "#238b45", WEIGHT_DEAD: "#969696", ACTIVATION_DEAD: "#cb181d", ZERO_ON_IMAGE: "#fd8d3c"}
+# One palette for channel statuses, wherever they are drawn (bars, curves, tile labels), and its light tints
+# for table rows.
+STATUS_COLORS = {ALIVE: "#238b45", WEIGHT_DEAD: "#525252", ACTIVATION_DEAD: "#cb181d", DORMANT: "#f16913",
+                 WEAKENED: "#6a51a3", ZERO_ON_IMAGE: "#fd8d3c"}
+STATUS_TINTS = {WEIGHT_DEAD: "#d9d9d9", ACTIVATION_DEAD: "#fcbba1", DORMANT: "#fdd0a2", WEAKENED: "#dadaeb"}
 
 
 def quantise(values01: np.ndarray) -> np.ndarray:

@@ -21,12 +21,9 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from .dead import ACTIVATION_DEAD, ALIVE, CATEGORIES, DORMANT, WEAKENED, WEIGHT_DEAD  # noqa: F401 (re-exported)
-from .dead import ZERO_ON_IMAGE as ZERO_HERE
-from .figures import GREENS, ROLE_COLORS, mosaic_layout, tile
+from .figures import GREENS, ROLE_COLORS, STATUS_COLORS, mosaic_layout, tile
 from .ladder import LADDER
 
-STATUS_COLORS = {WEIGHT_DEAD: "#525252", ACTIVATION_DEAD: "#cb181d", DORMANT: "#f16913",
-                 WEAKENED: "#6a51a3", ALIVE: "#238b45", ZERO_HERE: "#fdae6b"}
 STATUS_SYMBOLS = {WEIGHT_DEAD: "x", ACTIVATION_DEAD: "circle", DORMANT: "diamond", WEAKENED: "triangle-down"}
 MOSTLY_ZERO = 0.9  # "filters at least 90% zero"
 DIVERGING = "RdBu"  # weights: red negative, blue positive, white 0 (zmid=0)

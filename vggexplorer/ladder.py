@@ -71,6 +71,14 @@ def rung_by_role(role: str) -> Rung:
     raise KeyError(f"no model named {role!r}: choose one of {', '.join(r.role for r in LADDER)}")
 
 
+def percent_of(role: str) -> int | None:
+    """A model's nominal sparsity by its role: 0 for dense, the rung's percentage, None outside the ladder."""
+    try:
+        return rung_by_role(role).percent
+    except KeyError:
+        return None
+
+
 def prune_command(rung: Rung, data_dir: str = DATA_HINT) -> str:
     """The command that makes ``rung`` from the one below it (see scripts/make_ladder.sh for the full chain)."""
     if rung is DENSE:

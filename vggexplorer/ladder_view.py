@@ -14,17 +14,12 @@ from torch import nn
 from . import dead
 from .activations import block_output
 from .compare import grade_block
-from .ladder import LADDER, rung_by_role
+from .ladder import LADDER, percent_of, rung_by_role
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: the Explorer never needs it
     import pandas as pd
 
 NEVER = "never"
-
-
-def percent_of(role: str) -> int:
-    """0 for dense, the rung's nominal sparsity otherwise."""
-    return rung_by_role(role).percent
 
 
 def ladder_roles(scan) -> list[str]:
