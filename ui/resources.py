@@ -50,7 +50,7 @@ def prefetch() -> None:
         if _PREFETCHED.is_set():
             return
         _PREFETCHED.set()
-        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="vggexplorer-prefetch")
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vggexplorer-prefetch")
         _PENDING[("split", file_stamp(bundled_test_path()))] = pool.submit(load_bundled_test)
         _PENDING[("scan", file_stamp(scan_path()))] = pool.submit(load_scan, scan_path())
         for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
