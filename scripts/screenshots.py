@@ -29,9 +29,8 @@ def main() -> None:
             if anchor is None:
                 page.screenshot(path=str(DOCS / name))
             else:
-                head = page.get_by_text(anchor).first
-                head.scroll_into_view_if_needed()
-                page.wait_for_timeout(500)
+                page.get_by_text(anchor).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+                page.wait_for_timeout(800)
                 page.screenshot(path=str(DOCS / name))
             print(f"wrote docs/{name}")
 

@@ -34,7 +34,9 @@ def test_death_curves_one_line_per_block_and_category():
     conv0, conv1 = fig.data[:4], fig.data[4:]
     assert [t.name for t in conv0] == list(CATEGORIES) == ["weight-dead", "activation-dead", "dormant", "weakened"]
     for t in fig.data:
-        assert list(t.x) == [0, 55, 95] and t.mode == "lines+markers"
+        assert list(t.x) == [100, 45, 5] and t.mode == "lines+markers"  # weights left: 100 - p
+    ax = fig.layout.xaxis  # placed by the weights left (log), labelled by the weights zero
+    assert ax.type == "log" and list(ax.tickvals) == [100, 45, 5] and list(ax.ticktext) == ["0%", "55%", "95%"]
     assert {t.name: list(t.y) for t in conv1} == {"weight-dead": [0, 0, 3], "activation-dead": [0, 0, 4],
                                                   "dormant": [0, 2, 5], "weakened": [0, 0, 6]}
     assert {t.name: list(t.y) for t in conv0}["dormant"] == [0, 0, 1]
@@ -277,7 +279,7 @@ def test_cka_by_block_starts_at_one_for_dense():
     fig = cka_by_block({90: {"conv10": 0.2, "conv2": 0.7}, 55: {"conv2": 0.9, "conv10": 0.6}})
     assert [t.name for t in fig.data] == ["conv2", "conv10"]  # natural block order
     c2, c10 = fig.data
-    assert list(c2.x) == [0, 55, 90] and list(c2.y) == [1.0, 0.9, 0.7] and list(c10.y) == [1.0, 0.6, 0.2]
+    assert list(c2.x) == [100, 45, 10] and list(c2.y) == [1.0, 0.9, 0.7] and list(c10.y) == [1.0, 0.6, 0.2]
     assert list(c2.customdata) == ["dense", "pruned 55%", "pruned 90%"]
     assert "conv2 · %{customdata}" in c2.hovertemplate and c2.line.color != c10.line.color
     assert tuple(fig.layout.yaxis.range) == (0.0, 1.02) and fig.layout.xaxis.ticktext == ("0%", "55%", "90%")
@@ -308,7 +310,7 @@ def test_accuracy_vs_sparsity_is_the_labs_curve():
     np.testing.assert_allclose(curve.x, [0.0, 55.1, 90.12])
     np.testing.assert_allclose(curve.y, [93.4, 93.1, 92.5])
     assert list(curve.text) == ["dense", "twin", "pruned 90%"] and "text" in curve.mode
-    assert list(curve.textposition) == ["bottom left", "top right", "bottom left"]  # alternating from the last
+    assert list(curve.textposition) == ["top center", "bottom center", "top center"]  # alternating from the last
     assert list(curve.marker.color) == [rung_color(0), rung_color(55), rung_color(90)]
     (ref,) = fig.layout.shapes
     assert ref.y0 == ref.y1 == pytest.approx(93.4)

@@ -49,7 +49,8 @@ def render() -> None:
 def _summary(pair, report) -> None:
     a, b, c, d = st.columns(4)
     a.metric("top-1", f"{pair['top1'] * 100:.2f}%", f"{(pair['top1'] - pair['dense_top1']) * 100:+.2f} pp vs dense")
-    b.metric("images that differ", f"{pair['disagreements']:,}", f"of {report['n_images']:,}", delta_color="off")
+    b.metric("images that differ", f"{pair['disagreements']:,}", f"of {report['n_images']:,}", delta_color="off",
+             delta_arrow="off")
     c.metric("fixed by pruning", pair["pruned_fixed"], delta_color="off")
     d.metric("broken by pruning", pair["pruned_broke"], delta_color="off")
     sig = pair["significant_classes"]

@@ -77,6 +77,20 @@ def _layout(fig: go.Figure, title: str, height: int, **kw) -> go.Figure:
 # --- Dead filters page -------------------------------------------------------------------------
 
 
+def sparsity_axis(percents: Sequence[int], title: str = "weights zero (nominal)") -> dict:
+    """An x axis for rungs: placed by the weights *left* (100 - p, log scale, reversed), labelled by the weights
+    zero. 90% and 95% zero are 2x apart in what is left, so they no longer sit on top of each other; traces
+    use :func:`weights_left` as x."""
+    left = weights_left(percents)
+    return dict(title=f"{title}; spaced by the weights left, log scale", type="log", autorange="reversed",
+                tickvals=left, ticktext=[f"{p}%" for p in percents])
+
+
+def weights_left(percents: Sequence[int]) -> list[float]:
+    """``100 - p`` for each rung's nominal sparsity ``p``: the x of :func:`sparsity_axis`."""
+    return [100.0 - p for p in percents]
+
+
 def death_curves(counts: Mapping[int, Mapping[str, Mapping[str, int]]], channels: Mapping[str, int]) -> go.Figure:
     """Per block, the channels in each graded dead category against sparsity: one small subplot per block."""
     percents = sorted(counts)
@@ -92,12 +106,13 @@ def death_curves(counts: Mapping[int, Mapping[str, Mapping[str, int]]], channels
         for cat in CATEGORIES:
             y = [counts[p][b].get(cat, 0) if b in counts[p] else None for p in percents]
             fig.add_trace(go.Scatter(
-                x=percents, y=y, mode="lines+markers", name=cat, legendgroup=cat, showlegend=i == 0,
+                x=weights_left(percents), y=y, mode="lines+markers", name=cat, legendgroup=cat, showlegend=i == 0,
                 line=dict(color=STATUS_COLORS[cat], width=2), marker=dict(symbol=STATUS_SYMBOLS[cat], size=7),
                 customdata=labels, hovertemplate=f"{b} · {cat}<br>%{{customdata}}: %{{y}} channels<extra></extra>"),
                 r + 1, c + 1)
-    fig.update_xaxes(tickvals=percents, ticktext=[f"{p}%" for p in percents], type="linear", range=[-4, 100])
-    fig.update_xaxes(title_text="weights zero (nominal)", row=rows)
+    axis = sparsity_axis(percents)
+    fig.update_xaxes(**{k: v for k, v in axis.items() if k != "title"})
+    fig.update_xaxes(title_text=axis["title"], row=rows)
     fig.update_yaxes(rangemode="tozero")
     fig.update_yaxes(title_text="channels", col=1)
     return _layout(fig, "Dead channels per block across the ladder", 70 + 190 * rows,
@@ -297,12 +312,12 @@ def cka_by_block(cka: Mapping[int, Mapping[str, float]]) -> go.Figure:
     fig = go.Figure()
     for b, col in zip(blocks, colours):
         y = [1.0 if p == 0 and b not in cka.get(0, {}) else cka.get(p, {}).get(b) for p in percents]
-        fig.add_trace(go.Scatter(x=percents, y=y, name=b, mode="lines+markers", line=dict(color=col), customdata=labels,
+        fig.add_trace(go.Scatter(x=weights_left(percents), y=y, name=b, mode="lines+markers", line=dict(color=col),
+                                 customdata=labels,
                                  hovertemplate=f"{b} · %{{customdata}}<br>CKA %{{y:.3f}}<extra></extra>"))
     lo = min([0.0] + [v for t in fig.data for v in t.y if v is not None])
     return _layout(fig, "Linear CKA with dense, per block", 340, hovermode="closest",
-                   xaxis=dict(title="weights zero (nominal)", tickvals=percents, ticktext=[f"{p}%" for p in percents],
-                              range=[-4, 100]),
+                   xaxis=sparsity_axis(percents),
                    yaxis=dict(title="CKA with dense", range=[lo, 1.02]))
 
 
@@ -332,8 +347,8 @@ def accuracy_vs_sparsity(points: Sequence[Mapping]) -> go.Figure:
     y = np.array([q["top1"] for q in pts], np.float64) * ts
     fig = go.Figure(go.Scatter(
         x=x, y=y, mode="lines+markers+text", text=labels, name="test top-1",
-        # alternate above-right / below-left of the line, from the last point, so neighbours' labels do not collide
-        textposition=["bottom left" if (len(pts) - 1 - i) % 2 == 0 else "top right" for i in range(len(pts))],
+        # alternate above / below the point, from the last one, so close neighbours' labels do not collide
+        textposition=["top center" if (len(pts) - 1 - i) % 2 == 0 else "bottom center" for i in range(len(pts))],
         line=dict(color="#969696"), marker=dict(size=10, color=[rung_color(q["percent"]) for q in pts]),
         hovertemplate="%{text}<br>%{x:.1f}% of weights zero<br>top-1 %{y:.2f}%<extra></extra>"))
     dense = [yy for q, yy in zip(pts, y) if q["percent"] == 0]
@@ -386,4 +401,4 @@ def layer_sparsity_per_rung(sparsity: Mapping[int, Mapping[str, float]]) -> go.F
                              hovertemplate=f"{label} · %{{x}}: %{{y:.1f}}% zero<extra></extra>"))
     return _layout(fig, "Per-layer sparsity per model", 340, barmode="group",
                    yaxis=dict(title="weights zero", ticksuffix="%", range=[0, 100]),
-                   legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), margin=dict(l=4, r=4, t=60, b=4))
+                   legend=dict(orientation="h", yanchor="top", y=-0.2, x=0), margin=dict(l=4, r=4, t=40, b=4))
