@@ -261,7 +261,9 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
                    "cka": {pair_key(a, b): {name: cka[(pair_key(a, b), name)].value() for name in blocks}
                            for a, b in pairs},
                    "cka_estimator": f"minibatch linear CKA, unbiased HSIC_1 averaged over {cka_batch}-image "
-                                    "minibatches (Nguyen, Raghu & Kornblith 2021), full flattened post-ReLU maps",
+                                    "minibatches (Nguyen, Raghu & Kornblith 2021), full flattened post-ReLU maps; "
+                                    f"images in a fixed shuffled order (seed {seed}), so each minibatch samples "
+                                    "every class",
                    "cka_batch": cka_batch,
                    "order": f"a fixed random permutation of the images (seed {seed}), so each CKA minibatch "
                             "samples every class",
