@@ -67,12 +67,18 @@ def _take(key: tuple, load: Callable[[], Any]) -> Any:
     return fut.result() if fut is not None else load()
 
 
-@st.cache_resource(show_spinner="Loading a checkpoint…", max_entries=8)
-def _shipped(rung: Rung, stamp: tuple) -> tuple[nn.Module | None, str | None]:
+def _rung_or_problem(kind: str, rung: Rung, stamp: tuple, loader: Callable[[Any], nn.Module]
+                     ) -> tuple[nn.Module | None, str | None]:
+    """(the rung loaded by ``loader``, prefetched as ``kind`` if it was, None), or (None, the problem and its fix)."""
     try:
-        return _take(("model", rung, stamp), partial(load_model, rung.path)), None
+        return _take((kind, rung, stamp), partial(loader, rung.path)), None
     except VGGExplorerError as e:
         return None, f"{e} Re-create it with: `{prune_command(rung)}` (see checkpoints/README.md)."
+
+
+@st.cache_resource(show_spinner="Loading a checkpoint…", max_entries=8)
+def _shipped(rung: Rung, stamp: tuple) -> tuple[nn.Module | None, str | None]:
+    return _rung_or_problem("model", rung, stamp, load_model)
 
 
 def load(ref: ModelRef) -> tuple[nn.Module | None, str | None]:
@@ -209,10 +215,7 @@ def ladder_scan():
 
 @st.cache_resource(show_spinner="Loading a checkpoint…", max_entries=8)
 def _compact_rung(rung: Rung, stamp: tuple) -> tuple[nn.Module | None, str | None]:
-    try:
-        return _take(("compact", rung, stamp), partial(load_compact, rung.path)), None
-    except VGGExplorerError as e:
-        return None, f"{e} Re-create it with: `{prune_command(rung)}` (see checkpoints/README.md)."
+    return _rung_or_problem("compact", rung, stamp, load_compact)
 
 
 def ladder_models() -> tuple[dict[str, nn.Module], dict[str, str]]:
