@@ -124,14 +124,12 @@ def channel_strip(values: Sequence[float], block: str, title: str, colorscale: s
     idx = np.arange(len(v))
     grid.flat[idx] = v
     ch.flat[idx] = idx
-    fig = go.Figure(go.Heatmap(z=grid, customdata=ch, zmin=zmin, zmax=zmax, colorscale=colorscale, xgap=1, ygap=1,
-                               hoverongaps=False, colorbar=dict(thickness=10, title=dict(text=label)),
-                               hovertemplate=f"{block} channel %{{customdata}}<br>{label} %{{z:.3f}}<extra></extra>"))
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), margin=dict(l=4, r=4, t=32, b=4),
-                      height=int(min(320, 60 + 400 * layout.rows / layout.cols)))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    return fig
+    heat = go.Heatmap(z=grid, customdata=ch, zmin=zmin, zmax=zmax, colorscale=colorscale, xgap=1, ygap=1,
+                      hoverongaps=False, colorbar=dict(thickness=10, title=dict(text=label)),
+                      hovertemplate=f"{block} channel %{{customdata}}<br>{label} %{{z:.3f}}<extra></extra>")
+    return go.Figure([heat], dict(title=dict(text=title, font=dict(size=13)), margin=dict(l=4, r=4, t=32, b=4),
+                                  height=int(min(320, 60 + 400 * layout.rows / layout.cols)), xaxis=dict(visible=False),
+                                  yaxis=dict(visible=False, autorange="reversed", scaleanchor="x")))
 
 
 def channel_detail(dense: torch.Tensor, pruned: torch.Tensor, block: str, channel: int, zmax: float) -> go.Figure:
@@ -160,36 +158,42 @@ def channel_detail(dense: torch.Tensor, pruned: torch.Tensor, block: str, channe
 
 def probability_bars(probs: Mapping[str, Sequence[float]], classes: Sequence[str]) -> go.Figure:
     """Both models' class probabilities as side-by-side bars (one trace per model)."""
-    fig = go.Figure()
+    bars = []
     for role, p in probs.items():
         p = np.asarray(p, dtype=np.float64)
-        fig.add_trace(go.Bar(x=list(classes), y=p, name=role, marker_color=ROLE_COLORS.get(role),
-                             text=[f"{v * 100:.0f}%" if v >= 0.05 else "" for v in p], textposition="outside",
-                             hovertemplate=f"{role}<br>%{{x}} %{{y:.1%}}<extra></extra>"))
-    fig.update_layout(barmode="group", height=300, margin=dict(l=4, r=4, t=10, b=4), yaxis=dict(range=[0, 1.12],
-                      tickformat=".0%"), legend=dict(orientation="h", y=1.08, x=0))
-    return fig
+        bars.append(go.Bar(x=list(classes), y=p, name=role, marker_color=ROLE_COLORS.get(role),
+                           text=[f"{v * 100:.0f}%" if v >= 0.05 else "" for v in p], textposition="outside",
+                           hovertemplate=f"{role}<br>%{{x}} %{{y:.1%}}<extra></extra>"))
+    return go.Figure(bars, dict(barmode="group", height=300, margin=dict(l=4, r=4, t=10, b=4),
+                                yaxis=dict(range=[0, 1.12], tickformat=".0%"), legend=dict(orientation="h", y=1.08, x=0)))
 
 
 def importance_bars(scores: Mapping[str, Sequence[float]], status: Mapping[str, Sequence[str]],
                     block: str, measure: str, top: int = 15) -> go.Figure:
-    """Top channels by importance for each model, coloured by status (``explore.channel_status``)."""
-    from plotly.subplots import make_subplots
+    """Top channels by importance for each model, coloured by status (``explore.channel_status``).
 
+    One panel per model side by side, laid out by hand in one constructor call (``make_subplots`` costs
+    several times the rest: this figure is rebuilt for every image)."""
     roles = list(scores)
-    fig = make_subplots(1, len(roles), subplot_titles=[f"{r}: top {top} of {block}" for r in roles],
-                        horizontal_spacing=0.12)
+    gap = 0.12
+    width = (1 - gap * (len(roles) - 1)) / max(len(roles), 1)
+    bars, layout, titles = [], {}, []
     for i, r in enumerate(roles):
         s = np.asarray(scores[r], dtype=np.float64)
         order = np.argsort(-s, kind="stable")[:top][::-1]
         st = [status[r][c] for c in order]
-        fig.add_trace(go.Bar(x=s[order], y=[f"ch {c}" for c in order], orientation="h",
-                             marker_color=[STATUS_COLORS.get(x, "#6baed6") for x in st], customdata=np.array(st, dtype=object),
-                             hovertemplate="%{y}: %{x:.4f}<br>%{customdata}<extra></extra>", showlegend=False),
-                      1, i + 1)
-    fig.update_layout(height=60 + 22 * top, margin=dict(l=4, r=4, t=40, b=4),
-                      title=dict(text=measure, font=dict(size=12), x=0.5, y=0.99))
-    return fig
+        ax = "" if i == 0 else str(i + 1)
+        bars.append(go.Bar(x=s[order], y=[f"ch {c}" for c in order], orientation="h", xaxis=f"x{ax}", yaxis=f"y{ax}",
+                           marker_color=[STATUS_COLORS.get(x, "#6baed6") for x in st],
+                           customdata=np.array(st, dtype=object), showlegend=False,
+                           hovertemplate="%{y}: %{x:.4f}<br>%{customdata}<extra></extra>"))
+        x0 = i * (width + gap)
+        layout[f"xaxis{ax}"] = dict(domain=[x0, x0 + width], anchor=f"y{ax}")
+        layout[f"yaxis{ax}"] = dict(anchor=f"x{ax}")
+        titles.append(dict(text=f"{r}: top {top} of {block}", x=x0 + width / 2, y=1.0, xref="paper", yref="paper",
+                           xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=16)))
+    return go.Figure(bars, dict(layout, height=60 + 22 * top, margin=dict(l=4, r=4, t=40, b=4), annotations=titles,
+                                title=dict(text=measure, font=dict(size=12), x=0.5, y=0.99)))
 
 
 def sparsity_bars(layers: Sequence[str], sparsity: Mapping[str, Sequence[float]]) -> go.Figure:

@@ -165,21 +165,23 @@ def channel_across_ladder(maps: Sequence[np.ndarray], labels: Sequence[str], sta
     # one category per column: the hover's %{x} names the model and the column inside its tile
     xs = [f"{labels[k // step]} · x {k % step}" if k % step < w else f"gap {k}" for k in range(lay.shape[1])]
     zmax = float(zmax) if zmax and zmax > 0 else 1e-6
-    fig = go.Figure(go.Heatmap(
-        z=tile(arr, lay), x=xs, zmin=0, zmax=zmax, colorscale=GREENS, hoverongaps=False,
-        colorbar=dict(thickness=10, title=dict(text="activation", side="right")),
-        hovertemplate="%{x}, y %{y}<br>value %{z:.3f}<extra></extra>"))
-    for t in range(n):
-        colour = STATUS_COLORS.get(statuses[t], "#444444")
-        fig.add_annotation(x=t * step + (w - 1) / 2, y=h - 0.5, yanchor="top", yshift=-2, showarrow=False,
-                           font=dict(size=11), text=f"<b>{labels[t]}</b><br><span style='color:{colour}'>"
-                                                    f"{statuses[t]}</span> · {_pct(filter_sparsity[t])} zero")
+    heat = go.Heatmap(z=tile(arr, lay), x=xs, zmin=0, zmax=zmax, colorscale=GREENS, hoverongaps=False,
+                      colorbar=dict(thickness=10, title=dict(text="activation", side="right")),
+                      hovertemplate="%{x}, y %{y}<br>value %{z:.3f}<extra></extra>")
+    notes = [dict(x=t * step + (w - 1) / 2, y=h - 0.5, yanchor="top", yshift=-2, showarrow=False, font=dict(size=11),
+                  text=f"<b>{labels[t]}</b><br><span style='color:{STATUS_COLORS.get(statuses[t], '#444444')}'>"
+                       f"{statuses[t]}</span> · {_pct(filter_sparsity[t])} zero") for t in range(n)]
+    shapes = []
     if selected is not None and 0 <= selected < n:
         x0 = selected * step - 0.5
-        fig.add_shape(type="rect", x0=x0 - 0.3, x1=x0 + w + 0.3, y0=-0.8, y1=h - 0.2, line=dict(color="#d62728", width=2))
-    fig.update_xaxes(visible=False, range=[-0.5, lay.shape[1] - 0.5], constrain="domain")
-    fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain")
-    fig.layout.meta = {"block": block, "channel": channel, "labels": list(labels), "tile": [h, w], "gap": lay.gap}
+        shapes.append(dict(type="rect", x0=x0 - 0.3, x1=x0 + w + 0.3, y0=-0.8, y1=h - 0.2,
+                           line=dict(color="#d62728", width=2)))
+    pad = 0.4  # room for the outline around the first and last tiles
+    fig = go.Figure([heat], dict(
+        annotations=notes, shapes=shapes,
+        xaxis=dict(visible=False, range=[-0.5 - pad, lay.shape[1] - 0.5 + pad], constrain="domain"),
+        yaxis=dict(visible=False, range=[h - 0.5 + pad, -0.5 - pad], scaleanchor="x", constrain="domain"),
+        meta={"block": block, "channel": channel, "labels": list(labels), "tile": [h, w], "gap": lay.gap}))
     return _layout(fig, f"{block} · channel {channel} across the ladder · shared scale 0..{zmax:.3g}",
                    int(min(420, max(220, 100 + 900 * h / lay.shape[1]))), margin=dict(l=4, r=4, t=36, b=44),
                    plot_bgcolor="rgba(0,0,0,0)")
