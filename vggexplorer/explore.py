@@ -16,6 +16,7 @@ from . import dead
 from .dead import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
 from .importance import ablation, capture_with_gradients, gradient_x_activation, last_block_contributions
 from .model import count_macs, count_nonzero_params, count_params, zero_fraction
+from .compare import grade_block
 from .scan import ScanResult, pair_key
 
 if TYPE_CHECKING:
@@ -173,10 +174,8 @@ def channel_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks
                 df[f"{r}_fire_fraction"] = scan.stat(r, b, "fire_fraction")
                 df[f"{r}_max"] = scan.stat(r, b, "max")
                 df[f"{r}_activation_dead"] = scan.never_fires(r, b)
-                ref = roles[0] if r != roles[0] and roles[0] in scan.models else None  # "weakened" is against dense
-                df[f"{r}_status"] = dead.status(dead.grade(
-                    scan.stat(r, b, "filter_sparsity"), scan.stat(r, b, "fire_fraction"), scan.stat(r, b, "density"),
-                    scan.stat(r, b, "mean"), scan.stat(ref, b, "mean") if ref else None))
+                ref = roles[0] if roles[0] in scan.models else r  # "weakened" is against dense, when it was scanned
+                df[f"{r}_status"] = dead.status(grade_block(scan, r, b, ref))
         if scan is not None and b in scan.pair:
             df["similarity"] = scan.pair[b]["correlation"]
         frames.append(df)
