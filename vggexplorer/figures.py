@@ -114,6 +114,25 @@ def mark_channel(mosaic: go.Figure, channel: int | None) -> go.Figure:
     return mosaic
 
 
+def side_by_side(titles: Sequence[str], gap: float, x: Mapping | None = None, y: Mapping | None = None,
+                 square: bool = False) -> tuple[list[str], dict]:
+    """Panels in one row, laid out by hand: one constructor call costs a fraction of ``make_subplots``, and
+    these figures are rebuilt for every image. Returns each panel's axis suffix ("", "2", ...) for its traces'
+    ``xaxis="x" + suffix`` and the layout: the axes (with ``x`` / ``y`` settings; ``square``: one data unit is as
+    long on y as on x) and a title over each panel."""
+    n = len(titles)
+    width = (1 - gap * (n - 1)) / max(n, 1)
+    suffixes = ["" if i == 0 else str(i + 1) for i in range(n)]
+    layout: dict = {"annotations": []}
+    for i, (ax, title) in enumerate(zip(suffixes, titles)):
+        x0 = i * (width + gap)
+        layout[f"xaxis{ax}"] = dict(x or {}, domain=[x0, x0 + width], anchor=f"y{ax}")
+        layout[f"yaxis{ax}"] = dict(y or {}, anchor=f"x{ax}", **({"scaleanchor": f"x{ax}"} if square else {}))
+        layout["annotations"].append(dict(text=title, x=x0 + width / 2, y=1.0, xref="paper", yref="paper",
+                                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=16)))
+    return suffixes, layout
+
+
 def channel_strip(values: Sequence[float], block: str, title: str, colorscale: str = "RdYlGn",
                   zmin: float = 0.0, zmax: float = 1.0, label: str = "cosine") -> go.Figure:
     """One cell per channel, laid out like the block's mosaic (e.g. dense-vs-pruned similarity)."""
@@ -136,24 +155,16 @@ def channel_detail(dense: torch.Tensor, pruned: torch.Tensor, block: str, channe
     """One channel enlarged: dense, pruned (one shared scale) and pruned - dense (diverging scale)."""
     diff = (pruned - dense).numpy()
     dlim = float(max(np.abs(diff).max(), 1e-6))
-    # three panels side by side, laid out by hand (one constructor call: make_subplots costs 3x the time)
     panels = [("dense", dense.numpy(), GREENS, 0, zmax), ("pruned", pruned.numpy(), GREENS, 0, zmax),
               ("pruned − dense", diff, "RdBu", -dlim, dlim)]
-    width, gap = (1 - 2 * 0.08) / 3, 0.08
-    traces, layout = [], {}
-    for i, (name, z, cs, lo, hi) in enumerate(panels):
-        ax = "" if i == 0 else str(i + 1)
-        traces.append(go.Heatmap(z=z, colorscale=cs, zmin=lo, zmax=hi, showscale=(i != 0), xaxis=f"x{ax}", yaxis=f"y{ax}",
-                                 colorbar=dict(x=0.64 if i == 1 else 1.0, thickness=8, len=0.9),
-                                 hovertemplate="row %{y}, col %{x}<br>value %{z:.3f}<extra></extra>"))
-        x0 = i * (width + gap)
-        layout[f"xaxis{ax}"] = dict(domain=[x0, x0 + width], showticklabels=False, anchor=f"y{ax}")
-        layout[f"yaxis{ax}"] = dict(domain=[0, 1], autorange="reversed", scaleanchor=f"x{ax}", showticklabels=False,
-                                    anchor=f"x{ax}")
-    titles = [dict(text=name, x=i * (width + gap) + width / 2, y=1.0, xref="paper", yref="paper", xanchor="center",
-                   yanchor="bottom", showarrow=False, font=dict(size=16)) for i, (name, *_) in enumerate(panels)]
+    axes, layout = side_by_side([p[0] for p in panels], 0.08, x=dict(showticklabels=False),
+                                y=dict(domain=[0, 1], autorange="reversed", showticklabels=False), square=True)
+    traces = [go.Heatmap(z=z, colorscale=cs, zmin=lo, zmax=hi, showscale=(i != 0), xaxis=f"x{ax}", yaxis=f"y{ax}",
+                         colorbar=dict(x=0.64 if i == 1 else 1.0, thickness=8, len=0.9),
+                         hovertemplate="row %{y}, col %{x}<br>value %{z:.3f}<extra></extra>")
+              for i, (ax, (_, z, cs, lo, hi)) in enumerate(zip(axes, panels))]
     return go.Figure(traces, dict(layout, title=dict(text=f"{block} channel {channel}", font=dict(size=13)), height=300,
-                                  margin=dict(l=4, r=4, t=50, b=4), annotations=titles))
+                                  margin=dict(l=4, r=4, t=50, b=4)))
 
 
 def probability_bars(probs: Mapping[str, Sequence[float]], classes: Sequence[str]) -> go.Figure:
@@ -172,27 +183,19 @@ def importance_bars(scores: Mapping[str, Sequence[float]], status: Mapping[str, 
                     block: str, measure: str, top: int = 15) -> go.Figure:
     """Top channels by importance for each model, coloured by status (``explore.channel_status``).
 
-    One panel per model side by side, laid out by hand in one constructor call (``make_subplots`` costs
-    several times the rest: this figure is rebuilt for every image)."""
+    One panel per model side by side (:func:`side_by_side`)."""
     roles = list(scores)
-    gap = 0.12
-    width = (1 - gap * (len(roles) - 1)) / max(len(roles), 1)
-    bars, layout, titles = [], {}, []
-    for i, r in enumerate(roles):
+    axes, layout = side_by_side([f"{r}: top {top} of {block}" for r in roles], 0.12)
+    bars = []
+    for ax, r in zip(axes, roles):
         s = np.asarray(scores[r], dtype=np.float64)
         order = np.argsort(-s, kind="stable")[:top][::-1]
         st = [status[r][c] for c in order]
-        ax = "" if i == 0 else str(i + 1)
         bars.append(go.Bar(x=s[order], y=[f"ch {c}" for c in order], orientation="h", xaxis=f"x{ax}", yaxis=f"y{ax}",
                            marker_color=[STATUS_COLORS.get(x, "#6baed6") for x in st],
                            customdata=np.array(st, dtype=object), showlegend=False,
                            hovertemplate="%{y}: %{x:.4f}<br>%{customdata}<extra></extra>"))
-        x0 = i * (width + gap)
-        layout[f"xaxis{ax}"] = dict(domain=[x0, x0 + width], anchor=f"y{ax}")
-        layout[f"yaxis{ax}"] = dict(anchor=f"x{ax}")
-        titles.append(dict(text=f"{r}: top {top} of {block}", x=x0 + width / 2, y=1.0, xref="paper", yref="paper",
-                           xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=16)))
-    return go.Figure(bars, dict(layout, height=60 + 22 * top, margin=dict(l=4, r=4, t=40, b=4), annotations=titles,
+    return go.Figure(bars, dict(layout, height=60 + 22 * top, margin=dict(l=4, r=4, t=40, b=4),
                                 title=dict(text=measure, font=dict(size=12), x=0.5, y=0.99)))
 
 
