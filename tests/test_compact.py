@@ -3,7 +3,9 @@ import torch
 
 from vggexplorer.activations import block_output, capture_activations
 from vggexplorer.analysis import filter_sparsity, weight_dead
-from vggexplorer.compact import PackedConv2d, compact, nbytes
+from vggexplorer import load_model
+from vggexplorer.checkpoint import save_checkpoint
+from vggexplorer.compact import PackedConv2d, load_compact
 
 from .test_activations import _model
 
@@ -24,10 +26,23 @@ def _pruned(seed: int = 0):
     return m
 
 
-def test_compact_model_is_the_same_model_in_less_memory():
-    m = _pruned()
+def nbytes(model: torch.nn.Module) -> int:
+    """Bytes held by the model's parameters and buffers."""
+    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+
+
+def _saved(tmp_path, seed: int):
+    """``_pruned(seed)`` written as a packed checkpoint, and that file loaded in full."""
+    m = _pruned(seed)
+    path = tmp_path / f"p{seed}.pt"
+    save_checkpoint(path, m, {"normalization": m.meta["normalization"]}, sparse=True)
+    return path, load_model(path)
+
+
+def test_compact_model_is_the_same_model_in_less_memory(tmp_path):
+    path, m = _saved(tmp_path, 0)
     before = {k: v.clone() for k, v in m.state_dict().items()}
-    c = compact(m)
+    c = load_compact(path)
     packed = [n for n, mod in c.backbone.named_children() if isinstance(mod, PackedConv2d)]
     # layers at most 25% non-zero are packed; the denser ones stay as they are
     assert packed == [n for n, mod in m.backbone.named_children()
@@ -45,48 +60,28 @@ def test_compact_model_is_the_same_model_in_less_memory():
     for got, want in ((weight_dead(c), weight_dead(m)), (filter_sparsity(c), filter_sparsity(m))):
         assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
     assert weight_dead(c)["conv5"][3]
-    assert all(torch.equal(v, m.state_dict()[k]) for k, v in before.items())  # the source is not modified
-    assert not c.training and c.meta == m.meta
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in before.items())  # the full model is not touched
+    assert not c.training and c.meta == m.meta and c.meta["normalization"] == m.meta["normalization"]
 
 
-def test_packing_everything_and_nothing():
-    m = _pruned(1)
-    every = compact(m, max_density=1.0)
+def test_packing_everything_and_nothing(tmp_path):
+    path, m = _saved(tmp_path, 1)
+    every = load_compact(path, max_density=1.0)
     assert all(isinstance(mod, PackedConv2d) for mod in every.backbone.children() if isinstance(mod, torch.nn.Conv2d))
-    assert nbytes(compact(m, max_density=0.0)) == nbytes(m)
+    assert nbytes(load_compact(path, max_density=0.0)) == nbytes(m)
     x = torch.randn(1, 3, 32, 32)
     assert torch.equal(every(x), m(x))
     with pytest.raises(Exception):
         every.backbone.conv0.weight = torch.nn.Parameter(torch.zeros(1))  # packed weights are read-only
 
 
-def test_counts_and_sparsity_read_packed_layers_too():
+def test_counts_and_sparsity_read_packed_layers_too(tmp_path):
     from vggexplorer.model import count_nonzero_params, prunable_parameters, prunable_weights, zero_fraction
     from vggexplorer.prune import layer_sparsity
 
-    m = _pruned(2)
-    c = compact(m)
+    path, m = _saved(tmp_path, 2)
+    c = load_compact(path)
     assert prunable_weights(m).keys() == prunable_parameters(m).keys() == prunable_weights(c).keys()
     assert count_nonzero_params(c) == count_nonzero_params(m) == sum(int((p != 0).sum()) for p in m.parameters())
     assert zero_fraction(c) == zero_fraction(m) > 0.5
     assert layer_sparsity(c) == layer_sparsity(m)
-
-
-def test_load_compact_equals_compact_of_the_loaded_model(tmp_path):
-    from vggexplorer.checkpoint import save_checkpoint
-    from vggexplorer.compact import load_compact
-    from vggexplorer import load_model
-
-    m = _pruned(3)
-    path = tmp_path / "p.pt"
-    save_checkpoint(path, m, {"normalization": m.meta["normalization"]}, sparse=True)
-    full = load_model(path)
-    c = load_compact(path)
-    packed = [n for n, mod in c.backbone.named_children() if isinstance(mod, PackedConv2d)]
-    assert packed == [n for n, mod in compact(full).backbone.named_children() if isinstance(mod, PackedConv2d)]
-    assert packed and nbytes(c) < 0.75 * nbytes(full)
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
-    assert torch.equal(c(x), full(x))
-    for name in packed:
-        assert torch.equal(c.backbone.get_submodule(name).weight, full.backbone.get_submodule(name).weight)
-    assert c.meta["normalization"] == full.meta["normalization"]

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .analysis import conv_modules
 from .checkpoint import CheckpointError, model_from_checkpoint, read_checkpoint
 from .model import VGG
 
@@ -30,22 +29,17 @@ MAX_DENSITY = 0.25
 class PackedConv2d(nn.Conv2d):
     """A conv layer that stores its non-zero weights only; ``weight`` is rebuilt (fp32, exact) on each use."""
 
-    def __init__(self, conv: nn.Conv2d, index: torch.Tensor | None = None, values: torch.Tensor | None = None) -> None:
-        """Pack ``conv``'s weight, or take its non-zeros as given (flat ``index`` and fp32 ``values``)."""
+    def __init__(self, conv: nn.Conv2d, index: torch.Tensor, values: torch.Tensor) -> None:
+        """``conv``'s shape and bias, and its non-zero weights: flat positions ``index`` and their ``values``."""
         with torch.device("meta"):  # the full weight is never allocated
             super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                              conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode)
-        shape = (conv.out_channels, conv.in_channels // conv.groups, *conv.kernel_size)
         del self._parameters["weight"]
         if conv.bias is not None:
             self.bias = nn.Parameter(conv.bias.detach(), requires_grad=False)
-        if index is None:
-            flat = conv.weight.detach().reshape(-1)
-            index = flat.nonzero().squeeze(1)
-            values = flat[index].clone()
         self.register_buffer("nz_index", index.to(torch.int32))
         self.register_buffer("nz_value", values.float())
-        self.weight_shape = shape
+        self.weight_shape = (conv.out_channels, conv.in_channels // conv.groups, *conv.kernel_size)
 
     def reset_parameters(self) -> None:
         """Nothing to initialise: the weights come from the layer packed."""
@@ -57,44 +51,23 @@ class PackedConv2d(nn.Conv2d):
         return w.view(self.weight_shape)
 
 
-def compact(model: VGG, max_density: float = MAX_DENSITY) -> VGG:
-    """A new model equal to ``model`` in every output, its conv layers of at most ``max_density``
-    non-zero weights packed. Tensors that stay dense are shared with ``model``, not copied;
-    ``model`` itself is not modified."""
-    with torch.device("meta"):
-        out = VGG(model.cfg, model.classifier.out_features)
-    out.load_state_dict(model.state_dict(), strict=True, assign=True)  # shares storage
-    for name, conv in conv_modules(out).items():
-        w = conv.weight.detach()
-        if float((w != 0).float().mean()) <= max_density:
-            setattr(out.backbone, name, PackedConv2d(conv))
-    out.eval()
-    out.meta = dict(getattr(model, "meta", {}))  # type: ignore[attr-defined]
-    return out
-
-
-def nbytes(model: nn.Module) -> int:
-    """Bytes held by the model's parameters and buffers."""
-    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
-
-
 def load_compact(path: str | Path, max_density: float = MAX_DENSITY) -> VGG:
-    """:func:`compact` of the checkpoint at ``path``, built from the file's packed non-zeros: the layers
-    held packed are never unpacked in full (a transient full copy would stay resident in the allocator)."""
+    """The checkpoint at ``path`` with its conv layers of at most ``max_density`` non-zero weights packed, built
+    from the file's packed non-zeros: those layers are never unpacked in full (a transient full copy would
+    stay resident in the allocator). Every output equals :func:`~vggexplorer.load_model`'s bit for bit."""
     ckpt = dict(read_checkpoint(path))
     sparse = dict(ckpt.get("sparse", {}))
-    held = {}
+    held = {}  # name -> (numel, packed entry)
     for name, p in list(sparse.items()):
         numel = math.prod(int(d) for d in p["shape"])
         if name.startswith("backbone.conv") and name.endswith(".weight") and p["values"].numel() <= max_density * numel:
-            held[name] = sparse.pop(name)
+            held[name] = numel, sparse.pop(name)
     # a stand-in of the right shape and no memory, so the strict key and shape checks still run
     ckpt["state_dict"] = {**ckpt.get("state_dict", {}),
-                          **{n: torch.zeros(()).expand(*(int(d) for d in p["shape"])) for n, p in held.items()}}
+                          **{n: torch.zeros(()).expand(*(int(d) for d in p["shape"])) for n, (_, p) in held.items()}}
     ckpt["sparse"] = sparse
     model = model_from_checkpoint(ckpt, str(path))
-    for name, p in held.items():
-        numel = math.prod(int(d) for d in p["shape"])
+    for name, (numel, p) in held.items():
         index = torch.from_numpy(np.flatnonzero(np.unpackbits(p["mask"].numpy())[:numel]))
         if index.numel() != p["values"].numel():
             raise CheckpointError(f"Sparse tensor '{name}' in {path} has {p['values'].numel()} values for "
