@@ -36,7 +36,7 @@ def render() -> None:
         st.error(str(e))
         st.stop()
     _summary(pair, report)
-    _grid(f, pair, rung)
+    _grid(f, report, rung)
     st.subheader("Per-class accuracy, dense against every rung")
     st.caption("Rung minus dense, percentage points, with 95% matched-pairs intervals; stars mark classes where "
                "McNemar's exact test on the paired predictions gives p <= 0.05.")
@@ -58,14 +58,14 @@ def _summary(pair, report) -> None:
                                                                            if sig else "none"))
 
 
-def _grid(f, pair, rung) -> None:
+def _grid(f, report, rung) -> None:
     st.subheader("The images, most different first")
     st.caption("Sorted by the symmetric KL divergence between the two models' softmaxes. "
                "Open an image to see its channels in the Explorer.")
     a, b, c = st.columns([2, 3, 2])
     cls = a.selectbox("True class", ["all"] + list(CIFAR10_CLASSES), key="dis_class")
     kind = b.selectbox("Kind", list(KINDS), key="dis_kind")
-    df = lv.disagreement_frame(report_pair_only(pair), rung.role, None if cls == "all" else cls, KINDS[kind])
+    df = lv.disagreement_frame(report, rung.role, None if cls == "all" else cls, KINDS[kind])
     pages = max(1, -(-len(df) // PER_PAGE))
     page = c.number_input(f"Page (of {pages})", 1, pages, 1, key="dis_page") if pages > 1 else 1
     st.caption(f"{len(df)} images")
@@ -76,13 +76,9 @@ def _grid(f, pair, rung) -> None:
     for start in range(0, len(rows), COLS):
         for col, (_, r) in zip(st.columns(COLS), rows.iloc[start:start + COLS].iterrows()):
             with col:
-                st.image(f.split.images[int(r["index"])], width=64)
                 idx = int(r["index"])
+                st.image(f.split.images[idx], width=64)
                 st.caption(disagreement_caption(r["dense_pred"], r["pruned_pred"], r["truth"], r["kind"], rung.percent))
                 if st.button(f"Open #{idx}", key=f"open_{idx}", help=f"open test image {idx} in the Explorer"):
                     nav.open_image(idx)
 
-
-def report_pair_only(pair) -> dict:
-    """A one-pair report, so the frame helper filters this rung's list."""
-    return {"pairs": [pair]}

@@ -7,6 +7,7 @@ from typing import Mapping
 import numpy as np
 import streamlit as st
 
+from vggexplorer import dead
 from vggexplorer import ladder_view as lv
 from vggexplorer.figures_ladder import (accuracy_vs_sparsity, channel_across_ladder, death_curves,
                                         filter_sparsity_distribution, layer_sparsity_per_rung, size_per_rung)
@@ -33,8 +34,8 @@ def channel_row(image: np.ndarray, block: str, ch: int, pruned_percent: int, key
     roles = [r.role for r in LADDER if r.role in maps]
     chan = {r: maps[r][ch] for r in roles}
     labels = [lv.rung_by_role(r).label for r in roles]
-    status = [lv.status_on_image(statuses.get(r, "alive"), chan[r]) if statuses else
-              ("zero on this image" if not np.any(chan[r] > 0) else "") for r in roles]
+    status = [lv.status_on_image(statuses.get(r, dead.ALIVE), chan[r]) if statuses else
+              (dead.ZERO_ON_IMAGE if not np.any(chan[r] > 0) else "") for r in roles]
     sparsity = [lv.filter_sparsity_of(models[r], block, ch) for r in roles]
     chosen = rung_by_percent(pruned_percent).label
     fig = channel_across_ladder([chan[r] for r in roles], labels, status, sparsity, block, ch, lv.shared_zmax(chan),
