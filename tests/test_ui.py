@@ -67,6 +67,34 @@ def test_model_set_takes_the_rung_and_the_sessions_own_checkpoints():
     assert hash(ms) == hash(model_set({"pruned": ModelRef.own("abc", "mine.pt")}, 95))  # a frozen value, a cache key
 
 
+def _script_with_a_fragment() -> None:
+    import streamlit as st
+
+    from ui import nav
+
+    @nav.fragment
+    def part() -> None:
+        st.write("inside the fragment")
+
+    part()
+
+
+def test_a_fragment_rerun_does_the_once_only_freeze_too():
+    """A session that only clicks inside fragments after its first page never runs ``nav.run`` again."""
+    import gc
+
+    from streamlit.testing.v1 import AppTest
+
+    from ui import nav
+
+    gc.unfreeze()
+    nav._FROZEN.clear()
+    nav._FIRST_RUN_DONE.set()  # as after the process's first page
+    at = AppTest.from_function(_script_with_a_fragment).run()
+    assert not at.exception and at.markdown[0].value == "inside the fragment"
+    assert nav._FROZEN.is_set() and gc.get_freeze_count() > 1000
+
+
 def test_the_first_page_freezes_what_is_alive_once_and_new_garbage_is_still_collected():
     import gc
     import weakref

@@ -18,7 +18,7 @@ from vggexplorer.figures import (channel_detail, channel_strip, importance_bars,
 from vggexplorer.model import CIFAR10_CLASSES
 from vggexplorer.render import image_strip
 
-from . import frame, ladder_panels, picker, resources, state
+from . import frame, ladder_panels, nav, picker, resources, state
 from .markup import md_escape
 from .state import BLOCKS, BLOCK_CHANNELS
 
@@ -40,7 +40,7 @@ def render() -> None:
     _downloads(f, an, picked, classes)
 
 
-@st.fragment
+@nav.fragment
 def _block_view(f: frame.Frame, an, picked: picker.Picked, classes: list[str]) -> None:
     block = st.sidebar.radio("Block", BLOCKS, horizontal=True, **state.bind_field("block"))
     scale = st.sidebar.radio("Colour scale", SCALES, key="scale",
@@ -77,7 +77,7 @@ def _image_and_probabilities(picked: picker.Picked, an, slots: list[str], classe
         st.plotly_chart(probability_bars({s: an.probs(s).tolist() for s in slots}, classes), key="probs", **CHART)
 
 
-@st.fragment
+@nav.fragment
 def _mosaics_and_channel(mosaics: dict, an, block: str, scan, split, f: frame.Frame, image: np.ndarray) -> None:
     for slot, col in zip(mosaics, st.columns(len(mosaics))):
         with col:
