@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from benchmarks._report import arguments, machine, write_section
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mb, streamlit_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, EXPLORER_CHARTS, rss_mb, streamlit_server
 
 MAX_GROWTH_MB = 100  # second-half mean over first-half mean, across the soak
 
@@ -36,7 +36,7 @@ READ_FIGS = """() => {
     data: (gd.data || []).map(t => ({type: t.type, name: t.name, y: t.type === 'bar' ? toList(t.y) : null,
                                      z: t.type === 'heatmap' && t.name ? toList(t.z) : null}))}));
 }"""
-IDLE = """() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5 &&
+IDLE = f"""() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {EXPLORER_CHARTS} &&
                 !document.querySelector('[data-testid="stStatusWidget"]')"""
 
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 from benchmarks._report import machine, write_section
-from tests.browser import REPO, browser_page, rss_mb, streamlit_server, wait_for_app
+from tests.browser import EXPLORER_CHARTS, REPO, browser_page, rss_mb, streamlit_server, wait_for_app
 
 def torch_version(python: str) -> str:
     return subprocess.run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True,
@@ -35,14 +35,14 @@ def measure(python: str, images: int) -> dict:
         idle, _ = rss_mb(proc.pid)
         with browser_page() as page:
             page.goto(url + "/")
-            wait_for_app(page, min_charts=5)
+            wait_for_app(page, min_charts=EXPLORER_CHARTS)
             first, _ = rss_mb(proc.pid)
             step = page.locator('[data-testid="stNumberInputStepUp"]').first
             for _ in range(images):
                 before = page.evaluate("() => location.search")  # the view lives in the URL: ?img=...
                 step.click()
                 page.wait_for_function("(b) => location.search !== b", arg=before, timeout=120_000)
-                wait_for_app(page, min_charts=5)
+                wait_for_app(page, min_charts=EXPLORER_CHARTS)
             for name in ("Dead filters", "Models"):
                 page.get_by_test_id("stSidebarNav").get_by_text(name).click()
                 wait_for_app(page, min_charts=1)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("VGGEXPLORER_CHROMIUM", "/usr/bin/chromium")
+EXPLORER_CHARTS = 4  # the Explorer's charts when it opens: the probabilities, two mosaics, the channel view
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--disable-gpu", "--no-first-run", "--disable-sync"]
 
@@ -103,7 +104,7 @@ def no_errors(page) -> None:
     assert errs.count() == 0, errs.all_inner_texts()
 
 
-def open_page(page, url: str, min_charts: int = 5) -> None:
+def open_page(page, url: str, min_charts: int = EXPLORER_CHARTS) -> None:
     """Load a page, wait for the finished script run, and check it shows no error."""
     page.goto(url)
     wait_for_app(page, min_charts=min_charts)
@@ -180,5 +181,5 @@ def open_first_table_row(page, url: str) -> None:
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
     page.wait_for_url(lambda u: "/explorer" in u, timeout=60_000)
-    wait_for_app(page, min_charts=5)
+    wait_for_app(page, min_charts=EXPLORER_CHARTS)
     no_errors(page)

@@ -110,13 +110,28 @@ def test_deep_link_opens_the_same_view():
     assert not at.exception and not [w for w in at.warning if "link" in w.value]
     assert at.session_state["view"] == View(img=123, block="conv3", ch=7)
     assert any(k.startswith("conv3 channel 7") for k in figures(at))
-    assert dict(at.query_params) == {"img": ["123"], "block": ["conv3"], "ch": ["7"], "pruned": ["55"]} or \
-        dict(at.query_params) == {"img": "123", "block": "conv3", "ch": "7", "pruned": "55"}
+    want = {"img": "123", "block": "conv3", "ch": "7", "pruned": "55", "panel": "channel"}
+    assert dict(at.query_params) in (want, {k: [v] for k, v in want.items()})
+
+
+def test_only_the_open_panel_is_computed_and_a_link_opens_a_panel():
+    """Each panel's charts, by title prefix: exactly the open panel's are drawn (the default: this channel)."""
+    panels = {"channel": ("conv3 channel 7",), "ladder": ("conv3 · channel 7 across the ladder", "conv3 · filter 7"),
+              "similarity": ("conv3: cosine(dense, pruned)",), "classification": ("gradient", "exact")}
+    for panel in (None, *panels):
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.query_params.update({"img": "123", "block": "conv3", "ch": "7", **({"panel": panel} if panel else {})})
+        at.run()
+        assert not at.exception and not [w for w in at.warning if "link" in w.value]
+        titles = list(figures(at))
+        drawn = {p for p, prefixes in panels.items() if any(t.startswith(prefixes) for t in titles)}
+        assert drawn == {panel or "channel"}, (panel, titles)
+        assert at.session_state["view"].panel == (panel or "channel")
 
 
 @pytest.mark.parametrize("params", [{"img": "banana"}, {"img": "99999"}, {"block": "conv9"}, {"ch": "-3"},
                                     {"ch": "x" * 500}, {"img": "1e3", "block": "<script>", "ch": "nan"},
-                                    {"pruned": "50"}, {"pruned": "p75"}, {"img": "upload"}])
+                                    {"pruned": "50"}, {"pruned": "p75"}, {"img": "upload"}, {"panel": "x"}])
 def test_garbage_url_falls_back_with_a_notice(params):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update(params)

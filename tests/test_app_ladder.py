@@ -32,7 +32,7 @@ def test_the_selector_changes_the_rung_and_the_url():
 @pytest.mark.parametrize("pct", [r.percent for r in RUNGS])
 def test_a_link_with_a_rung_reopens_that_view(pct):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params.update({"img": "6000", "block": "conv6", "ch": "0", "pruned": str(pct)})
+    at.query_params.update({"img": "6000", "block": "conv6", "ch": "0", "pruned": str(pct), "panel": "ladder"})
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not [w for w in at.warning if "link" in w.value]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .browser import (browser_page, no_errors, open_page, require_chromium, rss_mb, streamlit_server, texts,
+from .browser import (EXPLORER_CHARTS, browser_page, no_errors, open_page, require_chromium, rss_mb, streamlit_server, texts,
                       wait_for_app)
 from .conftest import PRUNED
 from .helpers import Evil, lab_state_dict, torch_bytes
@@ -171,14 +171,14 @@ def test_every_bad_upload_ends_in_a_clear_message_and_a_working_app(server, tmp_
     url, proc = server
     failures: list[str] = []
     with browser_page() as page:
-        open_page(page, url + "/", 5)
+        open_page(page, url + "/", EXPLORER_CHARTS)
         rss_before, _ = rss_mb(proc.pid)
         page.get_by_role("radiogroup", name="Image source").get_by_text("Upload").click()
         wait_for_app(page, min_charts=0)
         for case in _cases(tmp_path):
             if case.widget_error:  # start from an empty uploader so the widget's own message is the newest
                 page.get_by_role("radiogroup", name="Image source").get_by_text("Test split").click()
-                wait_for_app(page, min_charts=5)
+                wait_for_app(page, min_charts=EXPLORER_CHARTS)
                 page.get_by_role("radiogroup", name="Image source").get_by_text("Upload").click()
                 wait_for_app(page, min_charts=0)
             _upload(page, "Your image", case.name, case.data)
@@ -192,7 +192,7 @@ def test_every_bad_upload_ends_in_a_clear_message_and_a_working_app(server, tmp_
                         assert page.locator('[data-testid="stAlertContentError"] a').count() == 0
                 else:
                     _settled(page, CAPTION_HAS, case.name)
-                    wait_for_app(page, min_charts=5)  # the mosaics and the probabilities are drawn
+                    wait_for_app(page, min_charts=EXPLORER_CHARTS)  # the mosaics and the probabilities are drawn
                     no_errors(page)
                     caption = " ".join(texts(page, "stCaptionContainer"))
                     for note in case.notes:
@@ -205,7 +205,7 @@ def test_every_bad_upload_ends_in_a_clear_message_and_a_working_app(server, tmp_
                 failures.append(f"{case.name}: {type(e).__name__}: {str(e)[:300]}")
         # the next interaction works: back to the test split, everything drawn, no error left over
         page.get_by_role("radiogroup", name="Image source").get_by_text("Test split").click()
-        wait_for_app(page, min_charts=5)
+        wait_for_app(page, min_charts=EXPLORER_CHARTS)
         no_errors(page)
         _, peak = rss_mb(proc.pid)
     print(f"server RSS before the uploads {rss_before:.0f} MB, peak over them {peak:.0f} MB")
@@ -293,7 +293,7 @@ def test_bad_checkpoints_are_refused_by_name_and_good_ones_explored(server, tmp_
         _press_load(page)
         _settled(page, ERROR_HAS, [SIDEBAR_CAPTION, "pruned: vgg.cifar.pretrained.pth"])
         page.get_by_test_id("stSidebarNav").get_by_text("Explorer").click()
-        wait_for_app(page, min_charts=5)
+        wait_for_app(page, min_charts=EXPLORER_CHARTS)
         no_errors(page)
 
         # NaN weights in the dense role: flagged by tensor name, the app keeps drawing
@@ -302,7 +302,7 @@ def test_bad_checkpoints_are_refused_by_name_and_good_ones_explored(server, tmp_
         _sidebar_load(page, "dense", "nan.pt", torch_bytes(bad))
         _press_load(page)
         _settled(page, ERROR_HAS, ['[data-testid="stAlertContentWarning"]', "backbone.conv5.weight"])
-        wait_for_app(page, min_charts=5)
+        wait_for_app(page, min_charts=EXPLORER_CHARTS)
         assert page.locator('[data-testid="stException"]').count() == 0
         warn = " ".join(texts(page, "stAlertContentWarning"))
         assert "dense model has NaN or infinite values" in warn, warn

@@ -1,9 +1,10 @@
 """Explorer page: one image, every channel of a block, dense and pruned side by side.
 
 Two nested fragments keep each interaction to the least work: a block or colour-scale change reruns
-what depends on the block (mosaics, channel view, similarity, importance); a click on a tile, or a
-new channel number, reruns only the mosaics' fragment, once, and sends the mosaics unchanged, so the
-browser redraws only the channel view. Everything else is drawn by the full run of the page.
+what depends on the block (the mosaics and the open panel); a click on a tile, a new channel number or
+another panel reruns only the mosaics' fragment, once, and sends the mosaics unchanged, so the browser
+redraws only the panel. Under the mosaics one panel is open at a time (tabs that rerun on a switch): the
+closed ones are neither computed nor drawn. Everything else is drawn by the full run of the page.
 """
 
 from __future__ import annotations
@@ -58,10 +59,7 @@ def _block_view(f: frame.Frame, an, picked: picker.Picked, classes: list[str]) -
     state.new_mosaics()
     st.subheader(f"{block}: every channel after the ReLU · dense vs {md_escape(f.ms.pruned.label)}")
     st.caption("Darker green = stronger activation. Hover a tile for its channel; click a tile to open it below.")
-    _mosaics_and_channel(mosaics, an, block, f.scan, f.split, f, picked.image)
-    if an.cosine:
-        _similarity(an, f.slots, block)
-    _importance(f, an, picked, block, classes, flags)
+    _mosaics_and_panel(mosaics, f, an, picked, block, classes, flags)
 
 
 def _image_and_probabilities(picked: picker.Picked, an, slots: list[str], classes: list[str],
@@ -78,15 +76,27 @@ def _image_and_probabilities(picked: picker.Picked, an, slots: list[str], classe
 
 
 @nav.fragment
-def _mosaics_and_channel(mosaics: dict, an, block: str, scan, split, f: frame.Frame, image: np.ndarray) -> None:
+def _mosaics_and_panel(mosaics: dict, f: frame.Frame, an, picked: picker.Picked, block: str, classes: list[str],
+                       flags: dict) -> None:
     for slot, col in zip(mosaics, st.columns(len(mosaics))):
         with col:
             st.plotly_chart(mark_channel(mosaics[slot], state.mark(slot)), **state.chart_pick(f"mosaic_{slot}", slot),
                             **CHART)
     st.number_input(f"Channel of {block}", 0, BLOCK_CHANNELS[block] - 1, step=1, **state.bind_field("ch"))
     ch = state.view().ch
-    _channel_view(an, list(mosaics), block, ch, scan, split)
-    _ladder(f, an, image, block, ch)
+    tabs = dict(zip(state.PANELS, st.tabs(list(state.PANELS.values()), **state.bind_panel())))
+    with tabs["channel"]:
+        if tabs["channel"].open:
+            _channel_view(an, list(mosaics), block, ch, f.scan, f.split)
+    with tabs["ladder"]:
+        if tabs["ladder"].open:
+            _ladder(f, an, picked.image, block, ch)
+    with tabs["similarity"]:
+        if tabs["similarity"].open:
+            _similarity(an, f.slots, block)
+    with tabs["classification"]:
+        if tabs["classification"].open:
+            _importance(f, an, picked, block, classes, flags)
     state.write_url()
 
 
@@ -130,21 +140,21 @@ def _channel_view(an, slots: list[str], block: str, ch: int, scan, split) -> Non
 
 
 def _similarity(an, slots: list[str], block: str) -> None:
-    with st.expander("Dense vs pruned on this image: per-channel similarity and the channels that changed most",
-                     expanded=True):
-        left, right = st.columns([3, 2])
-        with left:
-            st.plotly_chart(channel_strip(an.cosine[block].numpy(), block,
-                                          f"{block}: cosine(dense, pruned) per channel, this image"),
-                            key="simstrip", **CHART)
-        with right:  # a markdown table: st.dataframe would import pandas and pyarrow on the first page
-            rows = most_changed(an.maps(slots[0], block), an.maps(slots[1], block), k=8)
-            st.markdown("| channel | relative difference | cosine |\n|---:|---:|---:|\n"
-                        + "\n".join(f"| {c} | {d:.3f} | {cos:.3f} |" for c, d, cos in rows))
+    if not an.cosine:
+        st.info("Similarity compares two models: load both a dense and a pruned model.")
+        return
+    st.markdown("**Dense vs pruned on this image**: per-channel similarity and the channels that changed most")
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(channel_strip(an.cosine[block].numpy(), block,
+                                      f"{block}: cosine(dense, pruned) per channel, this image"), key="simstrip", **CHART)
+    with right:  # a markdown table: st.dataframe would import pandas and pyarrow on the first page
+        rows = most_changed(an.maps(slots[0], block), an.maps(slots[1], block), k=8)
+        st.markdown("| channel | relative difference | cosine |\n|---:|---:|---:|\n"
+                    + "\n".join(f"| {c} | {d:.3f} | {cos:.3f} |" for c, d, cos in rows))
 
 
 def _importance(f: frame.Frame, an, picked: picker.Picked, block: str, classes: list[str], flags: dict) -> None:
-    st.subheader("What carries the classification")
     top_cls = int(an.probs(f.slots[-1]).argmax())
     a, b = st.columns([2, 1])
     with a:

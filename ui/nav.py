@@ -65,6 +65,7 @@ def run() -> None:
         st.Page(_models, title="Models", icon=":material/straighten:", url_path="models"),
     ]).run()
     _FIRST_RUN_DONE.set()
+    resources.prefetch_ladder()
 
 
 _FIRST_RUN_DONE = threading.Event()
@@ -105,9 +106,10 @@ def fragment(fn: Callable) -> Callable:
 
 
 def open_in_explorer(block: str, ch: int, pruned: int | None = None) -> None:
-    """Show ``block``'s channel ``ch`` (on rung ``pruned``, if given) in the Explorer, the rest of the view unchanged."""
+    """Show ``block``'s channel ``ch`` (on rung ``pruned``, if given) across the ladder in the Explorer, the rest of
+    the view unchanged."""
     extra = {} if pruned is None else {"pruned": pruned}
-    st.switch_page(_explorer_page(), query_params=state.link_params(block=block, ch=ch, **extra))
+    st.switch_page(_explorer_page(), query_params=state.link_params(block=block, ch=ch, panel="ladder", **extra))
 
 
 def open_image(img: int) -> None:

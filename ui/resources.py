@@ -40,12 +40,13 @@ _COMPACT = [r for r in LADDER if r.percent > DEFAULT_RUNG.percent]  # held compa
 _PENDING: dict[tuple, Future] = {}  # file reads started by prefetch(), taken by the cached loaders below
 _PENDING_LOCK = threading.Lock()
 _PREFETCHED = threading.Event()
+_LADDER_PREFETCHED = threading.Event()
 
 
 def prefetch() -> None:
-    """On a cold process, start reading the test split, the scan and every shipped model (the Explorer's ladder row
-    runs them all) in parallel threads; the cached loaders take the results instead of reading the files one
-    after the other. Called on the first run of any page, before it draws anything."""
+    """On a cold process, start reading what the first page needs, the test split, the scan, dense and the default
+    rung, in parallel threads; the cached loaders take the results instead of reading the files one after the
+    other. Called on the first run of any page, before it draws anything."""
     with _PENDING_LOCK:
         if _PREFETCHED.is_set():
             return
@@ -55,6 +56,17 @@ def prefetch() -> None:
         _PENDING[("scan", file_stamp(scan_path()))] = pool.submit(load_scan, scan_path())
         for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
             _PENDING[("model", ref.rung, ref.stamp)] = pool.submit(load_model, ref.rung.path)
+        pool.shutdown(wait=False)
+
+
+def prefetch_ladder() -> None:
+    """After the first page is complete: start reading the rungs above the default one (the Explorer's ladder panel
+    runs them all), one at a time, so that they do not compete with the first page for the CPU."""
+    with _PENDING_LOCK:
+        if _LADDER_PREFETCHED.is_set():
+            return
+        _LADDER_PREFETCHED.set()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vggexplorer-prefetch-ladder")
         for rung in _COMPACT:
             _PENDING[("compact", rung, file_stamp(rung.path))] = pool.submit(load_compact, rung.path)
         pool.shutdown(wait=False)

@@ -1,7 +1,8 @@
 """The session's state and its URL: the only code that reads or writes ``st.session_state`` and ``st.query_params``.
 
-The view (test image, block, channel, pruned rung, and whether the image is an upload) is one frozen
-:class:`View` kept in the session. The URL mirrors it (``img``, ``block``, ``ch``, ``pruned``) so a link
+The view (test image, block, channel, pruned rung, the channel's open panel, and whether the image is an
+upload) is one frozen :class:`View` kept in the session. The URL mirrors it (``img``, ``block``, ``ch``,
+``pruned``, ``panel``) so a link
 reopens the view: the URL is read when it changed outside this module (a new session, a pasted link,
 another page's ``st.switch_page(..., query_params=...)``) and written back after the Explorer drew.
 
@@ -29,7 +30,11 @@ BLOCKS = conv_block_names()
 BLOCK_CHANNELS = dict(zip(BLOCKS, [c for c in VGG_CFG if c != "M"]))
 RUNG_PERCENTS = [r.percent for r in RUNGS]
 DEFAULT_IMAGE = 6000  # a frog, as in the seed post: the first frog in ImageFolder order
-URL_KEYS = ("img", "block", "ch", "pruned")
+URL_KEYS = ("img", "block", "ch", "pruned", "panel")
+# The Explorer's panels under the mosaics, one open at a time (only the open one is computed and drawn):
+# URL value -> tab label.
+PANELS = {"channel": "This channel, dense vs pruned", "ladder": "Across the sparsity ladder",
+          "similarity": "Similarity on this image", "classification": "What carries the classification"}
 
 _VIEW, _URL, _OWN, _OWN_ERROR, _UPLOAD = "view", "view_url", "own_checkpoints", "own_error", "upload"
 _MARKS = "mosaic_marks"
@@ -43,6 +48,7 @@ class View:
     block: str = BLOCKS[0]
     ch: int = 0
     pruned: int = DEFAULT_RUNG.percent  # the pruned slot's rung, by nominal sparsity
+    panel: str = next(iter(PANELS))  # the open panel under the mosaics
     source: str = "test"  # "test" or "upload"
 
     def clamped(self) -> "View":
@@ -51,7 +57,7 @@ class View:
     def params(self) -> dict[str, str]:
         """The view as the URL holds it."""
         return {"img": "upload" if self.source == "upload" else str(self.img), "block": self.block,
-                "ch": str(self.ch), "pruned": str(self.pruned)}
+                "ch": str(self.ch), "pruned": str(self.pruned), "panel": self.panel}
 
 
 def view() -> View:
@@ -91,7 +97,7 @@ def parse_url(params: dict[str, str | None], n_images: int, base: View) -> tuple
     naming each value that was not valid (that field falls back to its default)."""
     p = _Parsed()
     default = View()
-    img, block, ch, pruned = (params.get(k) for k in URL_KEYS)
+    img, block, ch, pruned, panel = (params.get(k) for k in URL_KEYS)
     if img == "upload":
         p.notices.append("The link pointed at an uploaded image, which a link cannot carry; showing test image "
                          f"{default.img} instead.")
@@ -113,6 +119,11 @@ def parse_url(params: dict[str, str | None], n_images: int, base: View) -> tuple
         p.changes["pruned"] = pct if ok else default.pruned
         if not ok:
             p.bad("pruned", pruned, " / ".join(map(str, RUNG_PERCENTS)), default.pruned)
+    if panel is not None:
+        ok = panel in PANELS
+        p.changes["panel"] = panel if ok else default.panel
+        if not ok:
+            p.bad("panel", panel, " / ".join(PANELS), default.panel)
     if ch is not None:
         top = BLOCK_CHANNELS[p.changes.get("block", base.block)] - 1
         c = _int_or_none(ch)
@@ -167,6 +178,12 @@ def bind(key: str, shown: Any, to_view: Callable[[Any], dict]) -> dict:
 def bind_field(name: str) -> dict:
     """:func:`bind` for a widget that edits one field of the view directly; its key is the field's name."""
     return bind(name, getattr(view(), name), lambda value: {name: value})
+
+
+def bind_panel() -> dict:
+    """Keyword arguments for ``st.tabs(list(PANELS.values()), ...)`` showing the view's panel; a tab switch
+    updates the view (and reruns, so that only the open tab's content is computed)."""
+    return bind("panel", PANELS[view().panel], lambda label: {"panel": next(k for k, v in PANELS.items() if v == label)})
 
 
 def _picked(key: str, slot: str) -> None:
