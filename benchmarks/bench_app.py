@@ -35,9 +35,12 @@ WAIT_MS = 900_000  # a starved machine (other load) is slow, not broken
 
 
 def server_side(changes: int) -> tuple[list[float], dict[str, dict[str, int]]]:
+    from dataclasses import replace
+
     from streamlit.testing.v1 import AppTest
 
     from tests.browser import REPO
+    from ui.state import PANELS
 
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=WAIT_MS / 1000)
     at.run()
@@ -49,12 +52,15 @@ def server_side(changes: int) -> tuple[list[float], dict[str, dict[str, int]]]:
         assert not at.exception, at.exception
     sizes: dict[str, dict[str, int]] = {}
     for block in BLOCKS:
-        at.sidebar.radio(key="block").set_value(block).run()
-        for chart in at.get("plotly_chart"):
-            spec = json.loads(chart.proto.spec)
-            title = (spec["layout"].get("title") or {}).get("text") or "probabilities"
-            title = title.split(" · shared")[0].split(" · per-channel")[0]
-            sizes.setdefault(block, {})[title] = len(chart.proto.spec.encode())
+        for panel in PANELS:  # one panel is drawn at a time: open each in turn
+            at.session_state["view"] = replace(at.session_state["view"], block=block, panel=panel)
+            at.run()
+            assert not at.exception, at.exception
+            for chart in at.get("plotly_chart"):
+                spec = json.loads(chart.proto.spec)
+                title = (spec["layout"].get("title") or {}).get("text") or "probabilities"
+                title = title.split(" · shared")[0].split(" · per-channel")[0]
+                sizes.setdefault(block, {})[title] = len(chart.proto.spec.encode())
     return times, sizes
 
 
@@ -200,12 +206,13 @@ def main() -> None:
              f"**Bytes per figure** (Plotly JSON as sent): largest **{largest[0] / 1024:.0f} KB** ({largest[2]}, block "
              f"{largest[1]}; target <= {TARGETS['figure_kb']} KB: "
              f"{'met' if largest[0] / 1024 <= TARGETS['figure_kb'] else '**not met**'}).", "",
-             "| block | dense mosaic | pruned mosaic | similarity strip | channel view | importance | probabilities |",
-             "|---|" + "---:|" * 6]
+             "| block | dense mosaic | pruned mosaic | channel view | ladder row | filter weights | similarity strip "
+             "| importance | probabilities |", "|---|" + "---:|" * 8]
     for b, figs in sizes.items():
         def pick(prefix):
             return next((f"{v / 1024:.0f} KB" for t, v in figs.items() if t.startswith(prefix)), "")
-        body.append(f"| {b} | {pick('dense ·')} | {pick('pruned')} | {pick(b + ': cosine')} | {pick(b + ' channel')} "
+        body.append(f"| {b} | {pick('dense ·')} | {pick('pruned')} | {pick(b + ' channel')} "
+                    f"| {pick(b + ' · channel')} | {pick(b + ' · filter')} | {pick(b + ': cosine')} "
                     f"| {pick('gradient') or pick('exact')} | {pick('probabilities')} |")
     print("\n".join(body[-(len(sizes) + 6):]))
     if not args.no_write:
