@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -76,3 +77,23 @@ def test_one_pass_gives_the_capture_and_the_gradients_of_any_class(dense_model, 
     again = importance_every_block({"dense": dense_model}, an, image[0], top)
     assert again is an.importance[top] and set(fresh) == set(again)
     assert fresh["conv7"][1].startswith("exact") and fresh["conv0"][1].startswith("gradient")
+
+
+def test_an_analysis_without_importance_has_the_same_maps_and_computes_importance_on_demand(dense_model, pruned_model,
+                                                                                            test_split):
+    from vggexplorer.explore import analyze_image, importance_every_block
+
+    models, image = {"dense": dense_model, "pruned": pruned_model}, test_split.images[6000]
+    fused, plain = analyze_image(models, image), analyze_image(models, image, importance=False)
+    assert not plain.importance and len(fused.importance) == 1
+    for role in models:
+        assert torch.equal(plain.probs(role), fused.probs(role))
+        for block in ("conv0", "conv7"):
+            assert torch.allclose(plain.maps(role, block), fused.maps(role, block), atol=1e-6)
+    assert all(torch.allclose(plain.cosine[b], fused.cosine[b], atol=1e-6) for b in fused.cosine)
+    (top,) = fused.importance
+    asked = importance_every_block(models, plain, image, top)  # its own forward and backward pass
+    for block, (scores, measure) in fused.importance[top].items():
+        assert asked[block][1] == measure
+        for role in models:
+            assert np.allclose(asked[block][0][role], scores[role], atol=1e-5), (block, role)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .activations import Capture
+from .activations import Capture, capture_activations
 from .analysis import activation_dead, channel_cosine, filter_sparsity, weight_dead, zero_on_image
 from . import dead
 from .dead import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
@@ -31,8 +31,8 @@ ABLATION = "ablation: drop of p(class) when the channel is zeroed"
 
 @dataclass
 class ImageAnalysis:
-    """Both models on one image: captures, per-channel comparisons, and the importance of every block's channels
-    for the last model's top class (the class the app shows first)."""
+    """Both models on one image: captures, per-channel comparisons, and (when asked for) the importance of every
+    block's channels for the last model's top class (the class the app shows first)."""
 
     captures: dict[str, Capture]  # role -> capture of one image
     cosine: dict[str, torch.Tensor]  # block -> [C] dense-vs-pruned cosine on this image
@@ -46,24 +46,32 @@ class ImageAnalysis:
         return self.captures[role].probs[0]
 
 
-def analyze_image(models: Mapping[str, nn.Module], image: np.ndarray) -> ImageAnalysis:
+def analyze_image(models: Mapping[str, nn.Module], image: np.ndarray, importance: bool = True) -> ImageAnalysis:
     """Capture every block of every model on one ``uint8 [32, 32, 3]`` image and compare dense with pruned.
 
-    One forward pass per model, kept for one backward pass: the importance of every block's channels
-    for the last model's top class comes from the same pass as the maps.
+    ``importance``: one forward pass per model, kept for one backward pass, so the importance of every block's
+    channels for the last model's top class comes from the same pass as the maps. Without it, one forward
+    pass without gradients (the app's first look at an image: its importance panel is not open), and
+    :func:`importance_every_block` runs its own pass when asked.
     """
+    if not importance:
+        return _compare({r: capture_activations(m, image[None]) for r, m in models.items()})
     runs = {r: capture_with_gradients(m, image[None]) for r, m in models.items()}
-    caps = {r: cap for r, (cap, _) in runs.items()}
-    roles = list(models)
+    an = _compare({r: cap for r, (cap, _) in runs.items()})
+    top = int(an.probs(list(models)[-1]).argmax())
+    an.importance[top] = _every_block(models, an, {r: grads_for(top) for r, (_, grads_for) in runs.items()}, top)
+    return an
+
+
+def _compare(caps: Mapping[str, Capture]) -> ImageAnalysis:
+    """The per-channel comparisons of one image's captures (role -> capture)."""
+    roles = list(caps)
     cos = {}
     if len(roles) == 2:
         a, b = caps[roles[0]], caps[roles[1]]
         cos = {blk: channel_cosine(a.block(blk), b.block(blk)) for blk in a.activations}
     zero = {r: zero_on_image({blk: t[0] for blk, t in c.activations.items()}) for r, c in caps.items()}
-    an = ImageAnalysis(caps, cos, zero)
-    top = int(caps[roles[-1]].probs[0].argmax())
-    an.importance[top] = _every_block(models, an, {r: grads_for(top) for r, (_, grads_for) in runs.items()}, top)
-    return an
+    return ImageAnalysis(dict(caps), cos, zero)
 
 
 @dataclass
