@@ -118,3 +118,28 @@ def test_the_first_page_freezes_what_is_alive_once_and_new_garbage_is_still_coll
     del c
     gc.collect()
     assert ref() is None
+
+
+def test_read_ahead_runs_each_batch_once_and_hands_each_result_over_once():
+    import threading
+
+    from ui import readahead
+
+    gate, calls = threading.Event(), []
+
+    def slow() -> str:
+        gate.wait(5)
+        calls.append("slow")
+        return "read ahead"
+
+    def broken() -> str:
+        raise ValueError("damaged file")
+
+    readahead.read_ahead("test-batch", {("t", 1): slow, ("t", 2): broken}, workers=2)
+    readahead.read_ahead("test-batch", {("t", 1): slow}, workers=1)  # the same batch again: nothing new starts
+    gate.set()
+    assert readahead.take(("t", 1), lambda: "loaded now") == "read ahead"  # waits for the read in flight
+    assert readahead.take(("t", 1), lambda: "loaded now") == "loaded now"  # taken once; then loaded as usual
+    with pytest.raises(ValueError, match="damaged file"):
+        readahead.take(("t", 2), lambda: "loaded now")
+    assert calls == ["slow"]

@@ -9,8 +9,6 @@ mutable results), keyed by the :class:`~ui.modelset.ModelSet` and the image's pi
 from __future__ import annotations
 
 import io
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, Mapping
 
@@ -29,7 +27,7 @@ from vggexplorer import ladder_view as lv
 from vggexplorer.ladder import DEFAULT_RUNG, LADDER, SCAN_CMD, Rung, prune_command, scan_path  # noqa: F401 (pages)
 from vggexplorer.scan import check_scan_matches
 
-from . import own_checkpoint
+from . import own_checkpoint, readahead
 from .modelset import ModelRef, ModelSet, file_stamp, model_set
 from .state import BLOCKS
 
@@ -37,53 +35,30 @@ from .state import BLOCKS
 
 _COMPACT = [r for r in LADDER if r.percent > DEFAULT_RUNG.percent]  # held compact in the ladder (see ladder_models)
 
-_PENDING: dict[tuple, Future] = {}  # file reads started by prefetch(), taken by the cached loaders below
-_PENDING_LOCK = threading.Lock()
-_PREFETCHED = threading.Event()
-_LADDER_PREFETCHED = threading.Event()
-
 
 def prefetch() -> None:
     """On a cold process, start reading what the first page needs, the test split, the scan, dense and the default
-    rung, in parallel threads; the cached loaders take the results instead of reading the files one after the
-    other. Called on the first run of any page, before it draws anything."""
-    with _PENDING_LOCK:
-        if _PREFETCHED.is_set():
-            return
-        _PREFETCHED.set()
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vggexplorer-prefetch")
-        _PENDING[("split", file_stamp(bundled_test_path()))] = pool.submit(load_bundled_test)
-        _PENDING[("scan", file_stamp(scan_path()))] = pool.submit(load_scan, scan_path())
-        for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
-            _PENDING[("model", ref.rung, ref.stamp)] = pool.submit(load_model, ref.rung.path)
-        pool.shutdown(wait=False)
+    rung, in parallel threads (:mod:`ui.readahead`), so the cached loaders below take them instead of reading the
+    files one after the other. Called on the first run of any page, before it draws anything."""
+    first = {("split", file_stamp(bundled_test_path())): load_bundled_test,
+             ("scan", file_stamp(scan_path())): partial(load_scan, scan_path())}
+    for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
+        first[("model", ref.rung, ref.stamp)] = partial(load_model, ref.rung.path)
+    readahead.read_ahead("first-page", first, workers=2)
 
 
 def prefetch_ladder() -> None:
     """After the first page is complete: start reading the rungs above the default one (the Explorer's ladder panel
     runs them all), one at a time, so that they do not compete with the first page for the CPU."""
-    with _PENDING_LOCK:
-        if _LADDER_PREFETCHED.is_set():
-            return
-        _LADDER_PREFETCHED.set()
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vggexplorer-prefetch-ladder")
-        for rung in _COMPACT:
-            _PENDING[("compact", rung, file_stamp(rung.path))] = pool.submit(load_compact, rung.path)
-        pool.shutdown(wait=False)
-
-
-def _take(key: tuple, load: Callable[[], Any]) -> Any:
-    """The prefetched result for ``key`` (its exception re-raised), or ``load()`` now."""
-    with _PENDING_LOCK:
-        fut = _PENDING.pop(key, None)
-    return fut.result() if fut is not None else load()
+    readahead.read_ahead("ladder", {("compact", r, file_stamp(r.path)): partial(load_compact, r.path) for r in _COMPACT},
+                         workers=1)
 
 
 def _rung_or_problem(kind: str, rung: Rung, stamp: tuple, loader: Callable[[Any], nn.Module]
                      ) -> tuple[nn.Module | None, str | None]:
     """(the rung loaded by ``loader``, prefetched as ``kind`` if it was, None), or (None, the problem and its fix)."""
     try:
-        return _take((kind, rung, stamp), partial(loader, rung.path)), None
+        return readahead.take((kind, rung, stamp), partial(loader, rung.path)), None
     except VGGExplorerError as e:
         return None, f"{e} Re-create it with: `{prune_command(rung)}` (see checkpoints/README.md)."
 
@@ -116,7 +91,7 @@ def models(ms: ModelSet) -> tuple[dict[str, nn.Module], dict[str, str]]:
 @st.cache_resource(show_spinner="Loading the bundled CIFAR-10 test split…", max_entries=2)
 def _test_split(stamp: tuple):
     try:
-        split = _take(("split", stamp), load_bundled_test)
+        split = readahead.take(("split", stamp), load_bundled_test)
     except VGGExplorerError as e:
         return None, str(e)
     split.images.setflags(write=False)
@@ -132,7 +107,7 @@ def test_split():
 @st.cache_resource(show_spinner="Loading the dataset scan…", max_entries=2)
 def _scan_file(stamp: tuple):
     try:
-        return _take(("scan", stamp), partial(load_scan, scan_path())), None
+        return readahead.take(("scan", stamp), partial(load_scan, scan_path())), None
     except VGGExplorerError as e:
         return None, str(e)
 

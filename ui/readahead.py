@@ -1,0 +1,33 @@
+"""Files read ahead on a cold process, in threads, and taken by the cached loaders in ``ui/resources.py``.
+
+A read is keyed by what it reads and the file's stamp, so a file changed since is read again, not taken.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Mapping
+
+_PENDING: dict[tuple, Future] = {}  # key -> the read in flight or done, until a loader takes it
+_STARTED: set[str] = set()  # the names of the batches already started (each once per process)
+_LOCK = threading.Lock()
+
+
+def read_ahead(name: str, jobs: Mapping[tuple, Callable[[], Any]], workers: int) -> None:
+    """Start the batch ``name`` (key -> read) on ``workers`` threads, once per process."""
+    with _LOCK:
+        if name in _STARTED:
+            return
+        _STARTED.add(name)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"vggexplorer-{name}")
+        for key, read in jobs.items():
+            _PENDING[key] = pool.submit(read)
+        pool.shutdown(wait=False)
+
+
+def take(key: tuple, load: Callable[[], Any]) -> Any:
+    """The result read ahead for ``key`` (waiting for it if needed; its exception re-raised), or ``load()`` now."""
+    with _LOCK:
+        fut = _PENDING.pop(key, None)
+    return fut.result() if fut is not None else load()
