@@ -59,15 +59,16 @@ def test_page_draws_mosaics_and_probabilities_and_picks_a_channel(server):
             no_errors(page)
 
 
-def test_explorer_has_its_own_url_and_the_root_hands_over(server):
+def test_explorer_has_its_own_url_and_the_root_shows_it_too(server):
     with browser_page() as page:
         open_page(page, server + "/explorer?img=42&block=conv2&ch=5&pruned=55", EXPLORER_CHARTS)
         assert urlparse(page.url).path == "/explorer"
         assert page.get_by_text("Page not found").count() == 0
         assert any(t.startswith("dense · conv2") for t in _titles(page)) and "conv2 channel 5" in _titles(page)
         open_page(page, server + "/?img=42&block=conv3&ch=6", EXPLORER_CHARTS)
-        assert urlparse(page.url).path == "/explorer" and "block=conv3" in page.url and "ch=6" in page.url
+        assert urlparse(page.url).path == "/" and "block=conv3" in page.url and "ch=6" in page.url
         assert "conv3 channel 6" in _titles(page)
+        no_errors(page)
 
 
 def test_deep_link_opens_the_same_view(server):

@@ -143,3 +143,62 @@ def test_read_ahead_runs_each_batch_once_and_hands_each_result_over_once():
     with pytest.raises(ValueError, match="damaged file"):
         readahead.take(("t", 2), lambda: "loaded now")
     assert calls == ["slow"]
+
+
+def test_streamlit_run_finds_the_app_and_its_warm_start():
+    """``streamlit run streamlit_app.py`` serves the ``st.App`` it finds in the file; as a session's script
+    (``__main__``) the same file draws the pages (the AppTest suites run it that way)."""
+    import importlib.util
+
+    import streamlit as st
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    from .conftest import REPO
+    from ui import warm
+
+    found = discover_asgi_app(REPO / "streamlit_app.py")
+    assert found.is_asgi_app and found.import_string == "streamlit_app:app"
+    spec = importlib.util.spec_from_file_location("streamlit_app", REPO / "streamlit_app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # as `streamlit run` imports it: no page is drawn
+    assert isinstance(module.app, st.App)
+    assert module.app._user_lifespan is warm.lifespan
+
+
+def test_the_warm_start_reads_ahead_without_torch_until_the_split_is_started():
+    """The warm start decodes the test split while torch imports: reading it ahead must not import torch."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    code = ("import sys\nfrom ui import readahead\nassert 'torch' not in sys.modules, 'torch imported'\n"
+            "readahead.test_split()\nsplit = readahead.take(readahead.split_key(), None)\n"
+            "assert len(split) == 10000 and 'torch' not in sys.modules\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_the_warm_start_leaves_the_first_page_ready_and_runs_once(monkeypatch):
+    import asyncio
+    import threading
+
+    from ui import readahead, warm
+
+    warm._warm()  # as its thread does: imports, the first page's reads, the first figures
+    assert {"split", "first-page"} <= readahead._STARTED
+
+    ran = []
+    monkeypatch.setattr(warm, "_warm", lambda: ran.append(threading.current_thread().name))
+    monkeypatch.setattr(warm, "_STARTED", threading.Event())
+
+    async def serve() -> None:
+        async with warm.lifespan(None):
+            pass
+
+    for _ in range(2):  # a second lifespan (another st.App in the process) starts nothing new
+        asyncio.run(serve())
+    for t in threading.enumerate():
+        if t.name == "vggexplorer-warm-start":
+            t.join(10)
+    assert ran == ["vggexplorer-warm-start"]

@@ -40,8 +40,8 @@ def prefetch() -> None:
     """On a cold process, start reading what the first page needs, the test split, the scan, dense and the default
     rung, in parallel threads (:mod:`ui.readahead`), so the cached loaders below take them instead of reading the
     files one after the other. Called on the first run of any page, before it draws anything."""
-    first = {("split", file_stamp(bundled_test_path())): load_bundled_test,
-             ("scan", file_stamp(scan_path())): partial(load_scan, scan_path())}
+    readahead.test_split()
+    first = {("scan", file_stamp(scan_path())): partial(load_scan, scan_path())}
     for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
         first[("model", ref.rung, ref.stamp)] = partial(load_model, ref.rung.path)
     readahead.read_ahead("first-page", first, workers=2)
@@ -91,7 +91,7 @@ def models(ms: ModelSet) -> tuple[dict[str, nn.Module], dict[str, str]]:
 @st.cache_resource(show_spinner="Loading the bundled CIFAR-10 test split…", max_entries=2)
 def _test_split(stamp: tuple):
     try:
-        split = readahead.take(("split", stamp), load_bundled_test)
+        split = readahead.take(readahead.split_key(), load_bundled_test)
     except VGGExplorerError as e:
         return None, str(e)
     split.images.setflags(write=False)

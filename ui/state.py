@@ -158,11 +158,6 @@ def link_params(**changes: Any) -> dict[str, str]:
     return replace(view(), **changes).clamped().params()
 
 
-def url_params() -> dict[str, str]:
-    """The URL's parameters as they are (to carry them over a redirect)."""
-    return st.query_params.to_dict()
-
-
 # ---- widgets bound to the view ----------------------------------------------------------------
 
 def _from_widget(key: str, to_view: Callable[[Any], dict]) -> None:

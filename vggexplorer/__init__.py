@@ -9,19 +9,28 @@ Notebook use::
     cap.activations["conv7"].shape                         # [1, 512, 4, 4]
 """
 
-from .activations import Capture, capture_activations
-from .analysis import activation_dead, channel_cosine, channel_relative_difference, weight_dead, zero_on_image
-from .checkpoint import CheckpointError, load_model
-from .data import DataError, load_bundled_test
-from .images import preprocess
-from .importance import ablation, gradient_x_activation, last_block_contributions
-from .model import CIFAR10_CLASSES, VGG, VGG_CFG, count_macs, count_params
-from .scan import ScanError, load_scan
+from importlib import import_module
 
-__all__ = [
-    "CIFAR10_CLASSES", "Capture", "CheckpointError", "DataError", "ScanError", "VGG", "VGG_CFG", "ablation",
-    "activation_dead", "capture_activations", "channel_cosine", "channel_relative_difference", "count_macs",
-    "count_params", "gradient_x_activation", "last_block_contributions", "load_bundled_test", "load_model",
-    "load_scan", "preprocess", "weight_dead", "zero_on_image",
-]
+# name -> the module that defines it, imported on first use (PEP 562): ``import vggexplorer.data`` stays
+# torch-free, so the app can decode its test split while torch imports (ui/warm.py)
+_EXPORTS = {
+    "Capture": "activations", "capture_activations": "activations",
+    "activation_dead": "analysis", "channel_cosine": "analysis", "channel_relative_difference": "analysis",
+    "weight_dead": "analysis", "zero_on_image": "analysis",
+    "CheckpointError": "checkpoint", "load_model": "checkpoint",
+    "CIFAR10_CLASSES": "data", "DataError": "data", "load_bundled_test": "data",
+    "preprocess": "images",
+    "ablation": "importance", "gradient_x_activation": "importance", "last_block_contributions": "importance",
+    "VGG": "model", "VGG_CFG": "model", "count_macs": "model", "count_params": "model",
+    "ScanError": "scan", "load_scan": "scan",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

@@ -15,12 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from .model import CIFAR10_CLASSES
+if TYPE_CHECKING:
+    import torch
+
+# No torch at import (to_float and augment import it when called): the app decodes the bundled test split
+# while torch is still importing (ui/warm.py).
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 BUNDLED_TEST = ASSETS_DIR / "cifar10_test.npz"
@@ -195,6 +203,8 @@ def stratified_holdout(labels: np.ndarray, n_holdout: int, seed: int) -> tuple[n
 
 def to_float(images_u8: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:
     """``uint8 [N, H, W, 3]`` -> normalized ``float32 [N, 3, H, W]`` (``ToTensor()`` then optional Normalize)."""
+    import torch
+
     x = images_u8.permute(0, 3, 1, 2).float().div_(255.0)
     if mean is not None and std is not None:
         m = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
@@ -205,6 +215,9 @@ def to_float(images_u8: torch.Tensor, mean: Sequence[float] | None, std: Sequenc
 
 def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4, cutout: int = 0) -> torch.Tensor:
     """Random crop (zero pad ``pad``), horizontal flip and optional cutout on a float batch ``[N, 3, H, W]``."""
+    import torch
+    import torch.nn.functional as F
+
     n, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))  # [N, 3, H+2p, W+2p]
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)

@@ -15,13 +15,11 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from .data import CIFAR10_CLASSES  # noqa: F401 (the dataset's classes are the network's outputs, in order)
+
 # Channels of each 3x3 conv block; "M" is a 2x2 max pool.
 VGG_CFG: list[int | str] = [64, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 NUM_CLASSES = 10
-CIFAR10_CLASSES: tuple[str, ...] = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
-)
 
 
 def conv_block_names(cfg: list[int | str] = VGG_CFG) -> list[str]:
