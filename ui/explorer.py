@@ -84,19 +84,14 @@ def _mosaics_and_panel(mosaics: dict, f: frame.Frame, an, picked: picker.Picked,
                             **CHART)
     st.number_input(f"Channel of {block}", 0, BLOCK_CHANNELS[block] - 1, step=1, **state.bind_field("ch"))
     ch = state.view().ch
-    tabs = dict(zip(state.PANELS, st.tabs(list(state.PANELS.values()), **state.bind_panel())))
-    with tabs["channel"]:
-        if tabs["channel"].open:
-            _channel_view(an, list(mosaics), block, ch, f.scan, f.split)
-    with tabs["ladder"]:
-        if tabs["ladder"].open:
-            _ladder(f, an, picked.image, block, ch)
-    with tabs["similarity"]:
-        if tabs["similarity"].open:
-            _similarity(an, f.slots, block)
-    with tabs["classification"]:
-        if tabs["classification"].open:
-            _importance(f, an, picked, block, classes, flags)
+    draw = {"channel": lambda: _channel_view(an, list(mosaics), block, ch, f.scan, f.split),
+            "ladder": lambda: _ladder(f, an, picked.image, block, ch),
+            "similarity": lambda: _similarity(an, f.slots, block),
+            "classification": lambda: _importance(f, an, picked, block, classes, flags)}
+    for panel, tab in zip(state.PANELS, st.tabs(list(state.PANELS.values()), **state.bind_panel())):
+        if tab.open:  # the closed panels are neither computed nor sent
+            with tab:
+                draw[panel]()
     state.write_url()
 
 
