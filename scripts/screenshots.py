@@ -8,13 +8,14 @@ Each view is opened from a link, as a user would, and captured once its script r
 from __future__ import annotations
 
 from tests.browser import EXPLORER_CHARTS, REPO, browser_page, open_page, streamlit_server
+from ui.state import PANELS
 
 DOCS = REPO / "docs"
 
 # (file, URL path and query, charts to wait for, what to capture: a heading's text, or None for the viewport)
 VIEWS = [
     ("screenshot.png", "/explorer?img=6000&block=conv1&ch=17&pruned=55", EXPLORER_CHARTS, None),
-    ("ladder-row.png", "/explorer?img=6000&block=conv7&ch=5&pruned=95&panel=ladder", 5, "across the sparsity ladder"),
+    ("ladder-row.png", "/explorer?img=6000&block=conv7&ch=5&pruned=95&panel=ladder", 5, PANELS["ladder"]),
     ("dead-filters.png", "/dead-filters?pruned=95", 2, None),
     ("disagreements.png", "/disagreements?pruned=95", 2, None),
     ("models.png", "/models?pruned=95", 2, None),
@@ -29,7 +30,7 @@ def main() -> None:
             if anchor is None:
                 page.screenshot(path=str(DOCS / name))
             else:
-                page.get_by_text(anchor).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+                page.get_by_text(anchor, exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
                 page.wait_for_timeout(800)
                 page.screenshot(path=str(DOCS / name))
             print(f"wrote docs/{name}")
