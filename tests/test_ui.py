@@ -181,12 +181,18 @@ def test_the_warm_start_reads_ahead_without_torch_until_the_split_is_started():
 
 def test_the_warm_start_leaves_the_first_page_ready_and_runs_once(monkeypatch):
     import asyncio
+    import logging
     import threading
 
     from ui import readahead, warm
 
-    warm._warm()  # as its thread does: imports, the first page's reads, the first figures
+    warm._warm()  # as its thread does: imports, the first page's reads, the first figures and model set
     assert {"split", "first-page"} <= readahead._STARTED
+    record = logging.LogRecord("streamlit", logging.WARNING, "", 0, "missing ScriptRunContext!", None, None)
+    record.threadName = warm._THREAD
+    assert not warm._NotThisThread().filter(record)  # the warm thread's expected warning is not logged
+    record.threadName = "ScriptRunner.scriptThread"
+    assert warm._NotThisThread().filter(record)
 
     ran = []
     monkeypatch.setattr(warm, "_warm", lambda: ran.append(threading.current_thread().name))

@@ -1,18 +1,22 @@
-"""A warm start: the server imports the app and starts reading its files before the first browser connects.
+"""A warm start: as the server starts, import the app, read its files and fill the first model set's caches.
 
 ``streamlit run streamlit_app.py`` finds the ``st.App`` in that file and serves it; the app's lifespan starts
 one thread here as the server starts. Without it, all of this waits for the first session's first run: torch's
 import alone is about 1.2 s here. The thread imports the modules in the order the page's run does
-(``ui.nav``, then ``ui.resources``), so the two never wait on each other's imports in opposite orders.
+(``ui.nav``, then ``ui.resources``), so the two never wait on each other's imports in opposite orders; a
+session that asks for a cached value the thread is still computing waits for it (Streamlit locks per key).
+Measured on a cold start: 5.19 -> about 4.1 s to the first complete page (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from typing import Any, AsyncIterator
 
 _STARTED = threading.Event()
+_THREAD = "vggexplorer-warm-start"
 
 
 def _warm() -> None:
@@ -25,6 +29,22 @@ def _warm() -> None:
     resources.prefetch()  # the test split, the scan, dense and the default rung (ui/readahead.py)
     from . import explorer  # noqa: F401 (the Explorer page: plotly and the figures)
     _first_figures()
+    _first_model_set(resources)
+
+
+def _first_model_set(resources) -> None:
+    """Fill the shared caches (``st.cache_resource``) of the model set a new session shows first: the models,
+    the test split, the scan's view of them (which checks the checkpoints' hashes) and their weight flags.
+    Nothing here depends on an image: the first page still runs its own analysis."""
+    from vggexplorer.ladder import DEFAULT_RUNG
+
+    from .modelset import model_set
+
+    ms = model_set({}, DEFAULT_RUNG.percent)
+    resources.models(ms)
+    resources.test_split()
+    resources.scan(ms)
+    resources.weight_flags(ms)
 
 
 def _first_figures() -> None:
@@ -39,10 +59,19 @@ def _first_figures() -> None:
     probability_bars({"warm-up": [1.0]}, ["class"])
 
 
+class _NotThisThread(logging.Filter):
+    """Streamlit warns "missing ScriptRunContext" when a cached function runs outside a session's script run:
+    from this thread that is expected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != _THREAD
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """The ``st.App`` lifespan: start the warm-up (once per process) and serve."""
     if not _STARTED.is_set():
         _STARTED.set()
-        threading.Thread(target=_warm, name="vggexplorer-warm-start", daemon=True).start()
+        logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_NotThisThread())
+        threading.Thread(target=_warm, name=_THREAD, daemon=True).start()
     yield
