@@ -17,7 +17,7 @@ from typing import Callable
 
 import streamlit as st
 
-from . import state
+from . import readahead, state
 
 
 def _explorer() -> None:
@@ -58,7 +58,7 @@ def run() -> None:
     from . import resources
 
     _freeze_once()
-    resources.prefetch()  # a cold start reads its files in parallel, while the first page is still importing
+    readahead.first_page()  # the files of a first page, in parallel threads (ui/warm.py started them already)
     st.navigation([
         st.Page(_root, title="VGG Explorer", url_path="home", default=True, visibility="hidden"),
         _explorer_page(),

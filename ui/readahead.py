@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, Callable, Mapping
 
 from vggexplorer.data import bundled_test_path, load_bundled_test
@@ -46,3 +47,19 @@ def split_key() -> tuple:
 def test_split() -> None:
     """Start decoding the bundled test split (about 0.4 s of PNG decoding), once per process."""
     read_ahead("split", {split_key(): load_bundled_test}, workers=1)
+
+
+def first_page() -> None:
+    """Start reading what a first page needs, once per process: the test split, the scan, dense and the default rung,
+    in parallel threads. Imports the loaders first (torch: about 1.2 s on a cold process), in the caller's thread."""
+    from vggexplorer.checkpoint import load_model
+    from vggexplorer.ladder import DEFAULT_RUNG, scan_path
+    from vggexplorer.scan import load_scan
+
+    from .modelset import model_set
+
+    test_split()
+    first = {("scan", file_stamp(scan_path())): partial(load_scan, scan_path())}
+    for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
+        first[("model", ref.rung, ref.stamp)] = partial(load_model, ref.rung.path)
+    read_ahead("first-page", first, workers=2)

@@ -36,17 +36,6 @@ from .state import BLOCKS
 _COMPACT = [r for r in LADDER if r.percent > DEFAULT_RUNG.percent]  # held compact in the ladder (see ladder_models)
 
 
-def prefetch() -> None:
-    """On a cold process, start reading what the first page needs, the test split, the scan, dense and the default
-    rung, in parallel threads (:mod:`ui.readahead`), so the cached loaders below take them instead of reading the
-    files one after the other. Called on the first run of any page, before it draws anything."""
-    readahead.test_split()
-    first = {("scan", file_stamp(scan_path())): partial(load_scan, scan_path())}
-    for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
-        first[("model", ref.rung, ref.stamp)] = partial(load_model, ref.rung.path)
-    readahead.read_ahead("first-page", first, workers=2)
-
-
 def prefetch_ladder() -> None:
     """After the first page is complete: start reading the rungs above the default one (the Explorer's ladder panel
     runs them all), one at a time, so that they do not compete with the first page for the CPU."""

@@ -2,9 +2,9 @@
 
 ``streamlit run streamlit_app.py`` finds the ``st.App`` in that file and serves it; the app's lifespan starts
 one thread here as the server starts. Without it, all of this waits for the first session's first run: torch's
-import alone is about 1.2 s here. The thread imports the modules in the order the page's run does
-(``ui.nav``, then ``ui.resources``), so the two never wait on each other's imports in opposite orders; a
-session that asks for a cached value the thread is still computing waits for it (Streamlit locks per key).
+import alone is about 1.2 s here. A session whose run starts meanwhile waits for the modules the thread is
+importing (the package has no import cycles, so the two cannot wait on each other), and for a cached value
+the thread is computing (Streamlit locks per key).
 Measured on a cold start: 5.19 -> about 4.1 s to the first complete page (``benchmarks/README.md``).
 """
 
@@ -23,10 +23,10 @@ def _warm() -> None:
     from . import readahead  # no torch yet: the split's PNG decode (in C) overlaps torch's import below
 
     readahead.test_split()
-    from . import nav  # noqa: F401 (the page's first import: streamlit, torch, the package)
+    readahead.first_page()  # imports torch, then reads the scan and the first models while the app imports
+    from . import nav  # noqa: F401 (the page's first import: streamlit and the package)
     from . import resources
 
-    resources.prefetch()  # the test split, the scan, dense and the default rung (ui/readahead.py)
     from . import explorer  # noqa: F401 (the Explorer page: plotly and the figures)
     _first_figures()
     _first_model_set(resources)
