@@ -271,3 +271,14 @@ def test_a_rung_not_built_yet_is_named_with_its_command_and_dense_is_still_explo
     assert not at.exception and not at.error
     assert mosaic(at, "pruned") and at.session_state["view"].pruned == 55
     assert "55" in str(at.query_params["pruned"])
+
+
+def test_the_gallery_is_drawn_only_when_opened_and_a_thumbnail_opens_its_image(app):
+    assert not [b for b in app.sidebar.button if b.key and b.key.startswith("gallery_")]  # closed: not drawn
+    app.session_state["gallery"] = True  # as a click on the expander does
+    app.run()
+    buttons = [b for b in app.sidebar.button if b.key and b.key.startswith("gallery_")]
+    assert len(buttons) == 8 and not app.exception
+    app.sidebar.button(key="gallery_3").click().run()
+    assert app.session_state["view"].img == View().img + 3  # the fourth image of the default image's class
+    assert app.session_state["gallery"]  # it stays open

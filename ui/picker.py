@@ -65,14 +65,18 @@ def _test_image(split) -> Picked:
                      **state.bind("pick_within", within, lambda n: _nth_of_class(class_idx, n)))
     bar.button(":material/casino: Random test image", width="stretch", on_click=_random, args=(len(split),),
                key="random")
-    with bar.expander("Gallery", expanded=True):
-        start = max(0, min(within - 4, len(class_idx) - 8))
-        cols = st.columns(4)
-        for j, gi in enumerate(class_idx[start:start + 8]):
-            with cols[j % 4]:
-                st.image(split.images[gi], width=48)
-                st.button(f"{start + j}", key=f"gallery_{j}", help=f"test image {gi}", on_click=state.update,
-                          kwargs={"img": int(gi)}, type="primary" if gi == idx else "secondary")
+    # Closed until opened, and only then drawn: its 8 thumbnails and 8 buttons cost a cold start about 0.15-0.2 s
+    # (medians of 9, benchmarks/README.md). Opened, it stays open for the session.
+    gallery = bar.expander("Gallery: neighbours in this class", key="gallery", on_change="rerun")
+    if gallery.open:
+        with gallery:
+            start = max(0, min(within - 4, len(class_idx) - 8))
+            cols = st.columns(4)
+            for j, gi in enumerate(class_idx[start:start + 8]):
+                with cols[j % 4]:
+                    st.image(split.images[gi], width=48)
+                    st.button(f"{start + j}", key=f"gallery_{j}", help=f"test image {gi}", on_click=state.update,
+                              kwargs={"img": int(gi)}, type="primary" if gi == idx else "secondary")
     return Picked(f"test-{idx}", split.images[idx],
                   f"test image {idx} · {split.filenames[idx]} · ground truth **{CIFAR10_CLASSES[cls_i]}**")
 
