@@ -69,31 +69,39 @@ def test_one_pass_gives_the_capture_and_the_gradients_of_any_class(dense_model, 
     for cls in (3, 6):
         one, two = grads_for(cls), gradient_x_activation(dense_model, image, cls)
         assert all(torch.allclose(one[b], two[b], atol=1e-5) for b in one)
-    # the page's analysis holds the importance of its top class; another class is computed on demand, the same way
+    # the importance of any class, computed on demand from the page's analysis
     an = analyze_image({"dense": dense_model}, image[0])
     top = int(an.probs("dense").argmax())
-    assert list(an.importance) == [top]
     fresh = importance_every_block({"dense": dense_model}, an, image[0], (top + 1) % 10)
     again = importance_every_block({"dense": dense_model}, an, image[0], top)
-    assert again is an.importance[top] and set(fresh) == set(again)
+    assert set(fresh) == set(again) == {f"conv{i}" for i in range(8)}
     assert fresh["conv7"][1].startswith("exact") and fresh["conv0"][1].startswith("gradient")
 
 
-def test_an_analysis_without_importance_has_the_same_maps_and_computes_importance_on_demand(dense_model, pruned_model,
-                                                                                            test_split):
+def test_the_analysis_has_the_maps_of_a_gradient_pass_and_importance_equals_one_fused_pass(dense_model, pruned_model,
+                                                                                           test_split):
+    """The analysis runs without gradients; the importance asked for later equals what one forward pass kept for its
+    backward pass gives (``capture_with_gradients``), block by block, and the exact contribution in the last."""
+    from vggexplorer.analysis import channel_cosine
     from vggexplorer.explore import analyze_image, importance_every_block
+    from vggexplorer.importance import capture_with_gradients
 
     models, image = {"dense": dense_model, "pruned": pruned_model}, test_split.images[6000]
-    fused, plain = analyze_image(models, image), analyze_image(models, image, importance=False)
-    assert not plain.importance and len(fused.importance) == 1
+    plain = analyze_image(models, image)
+    fused = {r: capture_with_gradients(m, image[None]) for r, m in models.items()}
     for role in models:
-        assert torch.equal(plain.probs(role), fused.probs(role))
+        cap = fused[role][0]
+        assert torch.equal(plain.probs(role), cap.probs[0])
         for block in ("conv0", "conv7"):
-            assert torch.allclose(plain.maps(role, block), fused.maps(role, block), atol=1e-6)
-    assert all(torch.allclose(plain.cosine[b], fused.cosine[b], atol=1e-6) for b in fused.cosine)
-    (top,) = fused.importance
+            assert torch.allclose(plain.maps(role, block), cap.block(block), atol=1e-6)
+    assert set(plain.cosine) == {f"conv{i}" for i in range(8)}
+    assert all(torch.allclose(plain.cosine[b], channel_cosine(fused["dense"][0].block(b), fused["pruned"][0].block(b)),
+                              atol=1e-6) for b in plain.cosine)
+    top = int(plain.probs("pruned").argmax())
     asked = importance_every_block(models, plain, image, top)  # its own forward and backward pass
-    for block, (scores, measure) in fused.importance[top].items():
-        assert asked[block][1] == measure
+    for block, (scores, measure) in asked.items():
         for role in models:
-            assert np.allclose(asked[block][0][role], scores[role], atol=1e-5), (block, role)
+            ref = (last_block_contributions(models[role], fused[role][0].block(block), top).per_channel
+                   if block == "conv7" else fused[role][1](top)[block])
+            assert measure.startswith("exact" if block == "conv7" else "gradient")
+            assert np.allclose(scores[role], ref.numpy(), atol=1e-5), (block, role)

@@ -149,7 +149,7 @@ def channels_df(ms: ModelSet):
 def analyze(ms: ModelSet, image: np.ndarray) -> ImageAnalysis:
     """Both models on one ``uint8 [32, 32, 3]`` image (maps and comparisons; the importance panel asks for its own
     backward pass, so a page without it runs none)."""
-    return analyze_image(models(ms)[0], image, importance=False)
+    return analyze_image(models(ms)[0], image)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

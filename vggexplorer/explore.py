@@ -14,7 +14,7 @@ from .activations import Capture, capture_activations
 from .analysis import activation_dead, channel_cosine, filter_sparsity, weight_dead, zero_on_image
 from . import dead
 from .dead import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
-from .importance import ablation, capture_with_gradients, gradient_x_activation, last_block_contributions
+from .importance import ablation, gradient_x_activation, last_block_contributions
 from .model import count_macs, count_nonzero_params, count_params, zero_fraction
 from .compare import grade_block
 from .scan import ScanResult, pair_key
@@ -31,13 +31,11 @@ ABLATION = "ablation: drop of p(class) when the channel is zeroed"
 
 @dataclass
 class ImageAnalysis:
-    """Both models on one image: captures, per-channel comparisons, and (when asked for) the importance of every
-    block's channels for the last model's top class (the class the app shows first)."""
+    """Both models on one image: captures and per-channel comparisons."""
 
     captures: dict[str, Capture]  # role -> capture of one image
     cosine: dict[str, torch.Tensor]  # block -> [C] dense-vs-pruned cosine on this image
     zero_now: dict[str, dict[str, torch.Tensor]]  # role -> block -> bool [C]
-    importance: dict[int, dict[str, tuple[Scores, str]]] = field(default_factory=dict)  # class -> block -> ...
 
     def maps(self, role: str, block: str) -> torch.Tensor:
         return self.captures[role].block(block)  # [C, H, W]
@@ -46,32 +44,20 @@ class ImageAnalysis:
         return self.captures[role].probs[0]
 
 
-def analyze_image(models: Mapping[str, nn.Module], image: np.ndarray, importance: bool = True) -> ImageAnalysis:
+def analyze_image(models: Mapping[str, nn.Module], image: np.ndarray) -> ImageAnalysis:
     """Capture every block of every model on one ``uint8 [32, 32, 3]`` image and compare dense with pruned.
 
-    ``importance``: one forward pass per model, kept for one backward pass, so the importance of every block's
-    channels for the last model's top class comes from the same pass as the maps. Without it, one forward
-    pass without gradients (the app's first look at an image: its importance panel is not open), and
-    :func:`importance_every_block` runs its own pass when asked.
+    One forward pass per model, without gradients: the importance of the channels
+    (:func:`importance_every_block`) runs its own pass when it is asked for.
     """
-    if not importance:
-        return _compare({r: capture_activations(m, image[None]) for r, m in models.items()})
-    runs = {r: capture_with_gradients(m, image[None]) for r, m in models.items()}
-    an = _compare({r: cap for r, (cap, _) in runs.items()})
-    top = int(an.probs(list(models)[-1]).argmax())
-    an.importance[top] = _every_block(models, an, {r: grads_for(top) for r, (_, grads_for) in runs.items()}, top)
-    return an
-
-
-def _compare(caps: Mapping[str, Capture]) -> ImageAnalysis:
-    """The per-channel comparisons of one image's captures (role -> capture)."""
+    caps = {r: capture_activations(m, image[None]) for r, m in models.items()}
     roles = list(caps)
     cos = {}
     if len(roles) == 2:
         a, b = caps[roles[0]], caps[roles[1]]
         cos = {blk: channel_cosine(a.block(blk), b.block(blk)) for blk in a.activations}
     zero = {r: zero_on_image({blk: t[0] for blk, t in c.activations.items()}) for r, c in caps.items()}
-    return ImageAnalysis(dict(caps), cos, zero)
+    return ImageAnalysis(caps, cos, zero)
 
 
 @dataclass
@@ -132,16 +118,8 @@ def importance_scores(models: Mapping[str, nn.Module], analysis: ImageAnalysis, 
 def importance_every_block(models: Mapping[str, nn.Module], analysis: ImageAnalysis, image: np.ndarray, cls: int
                            ) -> dict[str, tuple[Scores, str]]:
     """Block -> (per model ``[C]`` importance for class ``cls``, the measure's name): gradient x activation (one
-    backward pass per model, none when ``analyze_image`` already did it for this class), and for the last block
-    its exact logit contribution."""
-    if cls in analysis.importance:
-        return analysis.importance[cls]
-    return _every_block(models, analysis, {r: gradient_x_activation(m, image[None], cls) for r, m in models.items()},
-                        cls)
-
-
-def _every_block(models: Mapping[str, nn.Module], analysis: ImageAnalysis,
-                 grads: Mapping[str, Mapping[str, torch.Tensor]], cls: int) -> dict[str, tuple[Scores, str]]:
+    forward and backward pass per model), and for the last block its exact logit contribution."""
+    grads = {r: gradient_x_activation(m, image[None], cls) for r, m in models.items()}
     *blocks, last = list(analysis.captures[next(iter(models))].activations)
     out = {b: ({r: grads[r][b].numpy() for r in models}, GRADIENT) for b in blocks}
     out[last] = ({r: last_block_contributions(m, analysis.maps(r, last), cls).per_channel.numpy()
