@@ -135,8 +135,15 @@ def test_read_ahead_runs_each_batch_once_and_hands_each_result_over_once():
     def broken() -> str:
         raise ValueError("damaged file")
 
-    readahead.read_ahead("test-batch", {("t", 1): slow, ("t", 2): broken}, workers=2)
-    readahead.read_ahead("test-batch", {("t", 1): slow}, workers=1)  # the same batch again: nothing new starts
+    asked = []
+
+    def jobs() -> dict:
+        asked.append(1)
+        return {("t", 1): slow, ("t", 2): broken}
+
+    readahead.read_ahead("test-batch", jobs, workers=2)
+    readahead.read_ahead("test-batch", jobs, workers=1)  # the same batch again: nothing new starts, nothing is built
+    assert asked == [1]
     gate.set()
     assert readahead.take(("t", 1), lambda: "loaded now") == "read ahead"  # waits for the read in flight
     assert readahead.take(("t", 1), lambda: "loaded now") == "loaded now"  # taken once; then loaded as usual
@@ -173,7 +180,8 @@ def test_the_warm_start_reads_ahead_without_torch_until_the_split_is_started():
     from .conftest import REPO
 
     code = ("import sys\nfrom ui import readahead\nassert 'torch' not in sys.modules, 'torch imported'\n"
-            "readahead.test_split()\nsplit = readahead.take(readahead.split_key(), None)\n"
+            "from vggexplorer.data import bundled_test_path\nfrom ui.modelset import file_stamp\n"
+            "readahead.test_split()\nsplit = readahead.take(('split', file_stamp(bundled_test_path())), None)\n"
             "assert len(split) == 10000 and 'torch' not in sys.modules\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

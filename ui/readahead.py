@@ -1,7 +1,7 @@
 """Files read ahead on a cold process, in threads, and taken by the cached loaders in ``ui/resources.py``.
 
-A read is keyed by what it reads and the file's stamp, so a file changed since is read again, not taken.
-This module imports no torch: the test split's decode starts before torch's import (``ui/warm.py``).
+A read is keyed ``(kind, file_stamp(path))`` (e.g. ``("model", ...)``), so a file changed since is read again,
+not taken. This module imports no torch: the test split's decode starts before torch's import (``ui/warm.py``).
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ _STARTED: set[str] = set()  # the names of the batches already started (each onc
 _LOCK = threading.Lock()
 
 
-def read_ahead(name: str, jobs: Mapping[tuple, Callable[[], Any]], workers: int) -> None:
-    """Start the batch ``name`` (key -> read) on ``workers`` threads, once per process."""
+def read_ahead(name: str, jobs: Callable[[], Mapping[tuple, Callable[[], Any]]], workers: int) -> None:
+    """Start the batch ``name`` on ``workers`` threads, once per process. ``jobs()`` gives key -> read; it is called
+    only when the batch starts, so asking again on every run costs a set lookup, not the files' stamps."""
     with _LOCK:
         if name in _STARTED:
             return
         _STARTED.add(name)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"vggexplorer-{name}")
-        for key, read in jobs.items():
+        for key, read in jobs().items():
             _PENDING[key] = pool.submit(read)
         pool.shutdown(wait=False)
 
@@ -39,27 +40,26 @@ def take(key: tuple, load: Callable[[], Any]) -> Any:
     return fut.result() if fut is not None else load()
 
 
-def split_key() -> tuple:
-    """The key of the bundled test split's read."""
-    return ("split", file_stamp(bundled_test_path()))
-
-
 def test_split() -> None:
     """Start decoding the bundled test split (about 0.4 s of PNG decoding), once per process."""
-    read_ahead("split", {split_key(): load_bundled_test}, workers=1)
+    read_ahead("split", lambda: {("split", file_stamp(bundled_test_path())): load_bundled_test}, workers=1)
 
 
 def first_page() -> None:
-    """Start reading what a first page needs, once per process: the test split, the scan, dense and the default rung,
-    in parallel threads. Imports the loaders first (torch: about 1.2 s on a cold process), in the caller's thread."""
+    """Start reading what a first page needs, once per process: the test split first (no torch needed), then the
+    scan, dense and the default rung, in parallel threads, once their loaders are imported (torch: about 1.2 s on a
+    cold process, in the caller's thread)."""
+    test_split()
     from vggexplorer.checkpoint import load_model
     from vggexplorer.ladder import DEFAULT_RUNG, scan_path
     from vggexplorer.scan import load_scan
 
     from .modelset import model_set
 
-    test_split()
-    first = {("scan", file_stamp(scan_path())): partial(load_scan, scan_path())}
-    for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
-        first[("model", ref.rung, ref.stamp)] = partial(load_model, ref.rung.path)
-    read_ahead("first-page", first, workers=2)
+    def jobs() -> dict:
+        first = {("scan", file_stamp(scan_path())): partial(load_scan, scan_path())}
+        for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
+            first[("model", ref.stamp)] = partial(load_model, ref.rung.path)
+        return first
+
+    read_ahead("first-page", jobs, workers=2)

@@ -28,7 +28,7 @@ from vggexplorer.ladder import DEFAULT_RUNG, LADDER, SCAN_CMD, Rung, prune_comma
 from vggexplorer.scan import check_scan_matches
 
 from . import own_checkpoint, readahead
-from .modelset import ModelRef, ModelSet, file_stamp, model_set
+from .modelset import ModelRef, ModelSet, file_stamp
 from .state import BLOCKS
 
 # ---- shipped files ----------------------------------------------------------------------------
@@ -39,15 +39,15 @@ _COMPACT = [r for r in LADDER if r.percent > DEFAULT_RUNG.percent]  # held compa
 def prefetch_ladder() -> None:
     """After the first page is complete: start reading the rungs above the default one (the Explorer's ladder panel
     runs them all), one at a time, so that they do not compete with the first page for the CPU."""
-    readahead.read_ahead("ladder", {("compact", r, file_stamp(r.path)): partial(load_compact, r.path) for r in _COMPACT},
-                         workers=1)
+    readahead.read_ahead("ladder", lambda: {("compact", file_stamp(r.path)): partial(load_compact, r.path)
+                                            for r in _COMPACT}, workers=1)
 
 
 def _rung_or_problem(kind: str, rung: Rung, stamp: tuple, loader: Callable[[Any], nn.Module]
                      ) -> tuple[nn.Module | None, str | None]:
     """(the rung loaded by ``loader``, prefetched as ``kind`` if it was, None), or (None, the problem and its fix)."""
     try:
-        return readahead.take((kind, rung, stamp), partial(loader, rung.path)), None
+        return readahead.take((kind, stamp), partial(loader, rung.path)), None
     except VGGExplorerError as e:
         return None, f"{e} Re-create it with: `{prune_command(rung)}` (see checkpoints/README.md)."
 
@@ -80,7 +80,7 @@ def models(ms: ModelSet) -> tuple[dict[str, nn.Module], dict[str, str]]:
 @st.cache_resource(show_spinner="Loading the bundled CIFAR-10 test split…", max_entries=2)
 def _test_split(stamp: tuple):
     try:
-        split = readahead.take(readahead.split_key(), load_bundled_test)
+        split = readahead.take(("split", stamp), load_bundled_test)
     except VGGExplorerError as e:
         return None, str(e)
     split.images.setflags(write=False)

@@ -20,10 +20,9 @@ _THREAD = "vggexplorer-warm-start"
 
 
 def _warm() -> None:
-    from . import readahead  # no torch yet: the split's PNG decode (in C) overlaps torch's import below
+    from . import readahead  # no torch yet
 
-    readahead.test_split()
-    readahead.first_page()  # imports torch, then reads the scan and the first models while the app imports
+    readahead.first_page()  # the split's PNG decode (in C) overlaps torch's import; then the scan and first models
     from . import nav  # noqa: F401 (the page's first import: streamlit and the package)
     from . import resources
 
