@@ -88,7 +88,8 @@ def _mosaics_and_panel(mosaics: dict, f: frame.Frame, an, picked: picker.Picked,
             "ladder": lambda: _ladder(f, an, picked.image, block, ch),
             "similarity": lambda: _similarity(an, f.slots, block),
             "classification": lambda: _importance(f, an, picked, block, classes, flags)}
-    for panel, tab in zip(state.PANELS, st.tabs(list(state.PANELS.values()), **state.bind_panel())):
+    tabs = st.tabs(list(state.PANELS.values()), **state.bind_labelled("panel", state.PANELS))
+    for panel, tab in zip(state.PANELS, tabs):
         if tab.open:  # the closed panels are neither computed nor sent
             with tab:
                 draw[panel]()

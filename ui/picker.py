@@ -36,8 +36,7 @@ def pick(split) -> Picked | None:
     if state.view().source not in sources:
         state.update(source=sources[0])
     st.sidebar.radio("Image source", [SOURCES[s] for s in sources], horizontal=True,
-                     **state.bind("source", SOURCES[state.view().source],
-                                  lambda label: {"source": next(k for k, v in SOURCES.items() if v == label)}))
+                     **state.bind_labelled("source", SOURCES))
     return _test_image(split) if state.view().source == "test" else _upload()
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import streamlit as st
 
@@ -175,10 +175,11 @@ def bind_field(name: str) -> dict:
     return bind(name, getattr(view(), name), lambda value: {name: value})
 
 
-def bind_panel() -> dict:
-    """Keyword arguments for ``st.tabs(list(PANELS.values()), ...)`` showing the view's panel; a tab switch
-    updates the view (and reruns, so that only the open tab's content is computed)."""
-    return bind("panel", PANELS[view().panel], lambda label: {"panel": next(k for k, v in PANELS.items() if v == label)})
+def bind_labelled(name: str, labels: Mapping[str, str]) -> dict:
+    """:func:`bind_field` for a widget that shows the field's values by their labels (value -> label), e.g. the
+    tabs of :data:`PANELS` or the image sources; its key is the field's name."""
+    value_of = {label: value for value, label in labels.items()}
+    return bind(name, labels[getattr(view(), name)], lambda label: {name: value_of[label]})
 
 
 def _picked(key: str, slot: str) -> None:
