@@ -17,8 +17,8 @@ import torch
 
 from benchmarks._report import machine, write_section
 from vggexplorer import capture_activations, load_bundled_test, load_model, preprocess
-from vggexplorer.ladder import LADDER
-from vggexplorer.scan import scan_models
+from vggexplorer.model.ladder import LADDER
+from vggexplorer.stats.scan import scan_models
 
 def interleaved(fa, fb, repeats: int) -> tuple[float, float]:
     """Median seconds of ``fa`` and ``fb``, run alternately after one warm-up each."""

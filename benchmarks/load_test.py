@@ -45,15 +45,15 @@ class Serial:
 
     def __init__(self) -> None:
         from vggexplorer import load_bundled_test, load_model
-        from vggexplorer.ladder import DEFAULT_RUNG, DENSE
+        from vggexplorer.model.ladder import DEFAULT_RUNG, DENSE
 
         self.models = {"dense": load_model(DENSE.path), "pruned": load_model(DEFAULT_RUNG.path)}
         self.split = load_bundled_test()
 
     def expected(self, idx: int, block: str) -> dict:
-        from vggexplorer.analysis import shared_scale, weight_dead
-        from vggexplorer.explore import analyze_image
-        from vggexplorer.figures import layer_mosaic
+        from vggexplorer.probe.analysis import shared_scale, weight_dead
+        from vggexplorer.views.explorer_model import analyze_image
+        from vggexplorer.views.figures import layer_mosaic
 
         an = analyze_image(self.models, self.split.images[idx])
         zmax = shared_scale(*(an.maps(r, block) for r in self.models))

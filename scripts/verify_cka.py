@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from vggexplorer import load_model, load_bundled_test, capture_activations
-from vggexplorer.ladder import LADDER, scan_path
-from vggexplorer.scan import load_scan
-from vggexplorer.stats import MinibatchCKA, gram
+from vggexplorer.model.ladder import LADDER, scan_path
+from vggexplorer.stats.scan import load_scan
+from vggexplorer.stats.measures import MinibatchCKA, gram
 
 
 def main() -> None:

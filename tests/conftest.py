@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vggexplorer.ladder import DEFAULT_RUNG, DENSE as DENSE_RUNG, ckpt_dir, scan_path
+from vggexplorer.model.ladder import DEFAULT_RUNG, DENSE as DENSE_RUNG, ckpt_dir, scan_path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("VGGEXPLORER_DATA", REPO.parent / "shared" / "data" / "cifar10"))
@@ -23,7 +23,7 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 @pytest.fixture(scope="session")
 def test_split():
-    from vggexplorer.data import load_bundled_test
+    from vggexplorer.data.cifar10 import load_bundled_test
 
     return load_bundled_test()
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from vggexplorer.model import VGG
+from vggexplorer.model.vgg import VGG
 
 
 def _identity_bn(bn: torch.nn.BatchNorm2d, bias: list[float]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from vggexplorer.model import VGG
+from vggexplorer.model.vgg import VGG
 
 
 class Evil:

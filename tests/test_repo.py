@@ -24,9 +24,15 @@ def test_package_never_imports_streamlit():
 def test_pyproject_installs_the_package_its_command_and_its_data():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     cfg = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert cfg["project"]["scripts"] == {"vggexplorer": "vggexplorer.__main__:main"}
+    assert cfg["project"]["scripts"] == {"vggexplorer": "vggexplorer.cli.main:main"}
     tools = cfg["tool"]["setuptools"]
-    assert tools["packages"] == ["vggexplorer"]
+    # every subpackage of vggexplorer/ is installed, and nothing else (not tests/, ui/, benchmarks/)
+    from setuptools import find_packages
+
+    found = set(find_packages(str(REPO), include=tools["packages"]["find"]["include"]))
+    on_disk = {".".join(d.relative_to(REPO).parts) for d in (REPO / "vggexplorer").rglob("*")
+               if (d / "__init__.py").is_file() and "__pycache__" not in d.parts} | {"vggexplorer"}
+    assert found == on_disk
     assert list((REPO / "vggexplorer").glob(tools["package-data"]["vggexplorer"][0])), "bundled assets not matched"
     # one list of dependencies: the requirements files Streamlit Community Cloud and pip -r read
     dyn = tools["dynamic"]
@@ -35,7 +41,7 @@ def test_pyproject_installs_the_package_its_command_and_its_data():
 
 
 def test_console_script_has_the_module_commands():
-    from vggexplorer.__main__ import build_parser, main
+    from vggexplorer.cli.main import build_parser, main
 
     assert callable(main)
     commands = build_parser()._subparsers._group_actions[0].choices

@@ -1,7 +1,7 @@
 """Which two models a session looks at: a small frozen value, usable as a cache key (no Streamlit here).
 
 The app always shows two slots, ``dense`` and ``pruned``. Each holds a shipped checkpoint (a rung of
-``vggexplorer.ladder``, identified with its file's path, mtime and size, so a regenerated file is never
+``vggexplorer.model.ladder``, identified with its file's path, mtime and size, so a regenerated file is never
 served from a stale cache) or a checkpoint the session loaded itself (identified by the SHA-256 of its
 bytes).
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from vggexplorer.ladder import DENSE, Rung, rung_by_percent
+from vggexplorer.model.ladder import DENSE, Rung, rung_by_percent
 
 SLOTS = ("dense", "pruned")
 

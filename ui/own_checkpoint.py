@@ -18,7 +18,7 @@ import streamlit as st
 from torch import nn
 
 from vggexplorer import CheckpointError, load_model
-from vggexplorer.checkpoint import MAX_CHECKPOINT_BYTES
+from vggexplorer.model.checkpoint import MAX_CHECKPOINT_BYTES
 from vggexplorer.errors import VGGExplorerError
 
 from . import state

@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, Mapping
 
-from vggexplorer.data import bundled_test_path, load_bundled_test
+from vggexplorer.data.cifar10 import bundled_test_path, load_bundled_test
 
 from .modelset import file_stamp
 
@@ -50,9 +50,9 @@ def first_page() -> None:
     scan, dense and the default rung, in parallel threads, once their loaders are imported (torch: about 1.2 s on a
     cold process, in the caller's thread)."""
     test_split()
-    from vggexplorer.checkpoint import load_model
-    from vggexplorer.ladder import DEFAULT_RUNG, scan_path
-    from vggexplorer.scan import load_scan
+    from vggexplorer.model.checkpoint import load_model
+    from vggexplorer.model.ladder import DEFAULT_RUNG, scan_path
+    from vggexplorer.stats.scan import load_scan
 
     from .modelset import model_set
 

@@ -18,14 +18,14 @@ from torch import nn
 
 from vggexplorer import load_bundled_test, load_model, load_scan
 from vggexplorer.errors import VGGExplorerError
-from vggexplorer.analysis import filter_sparsity, weight_dead
-from vggexplorer.compact import load_compact
-from vggexplorer.data import bundled_test_path
-from vggexplorer.explore import (ImageAnalysis, ScanView, analyze_image, channel_table, importance_every_block,
+from vggexplorer.probe.analysis import filter_sparsity, weight_dead
+from vggexplorer.model.compact import load_compact
+from vggexplorer.data.cifar10 import bundled_test_path
+from vggexplorer.views.explorer_model import (ImageAnalysis, ScanView, analyze_image, channel_table, importance_every_block,
                                  importance_scores, scan_view)
-from vggexplorer import ladder_view as lv
-from vggexplorer.ladder import DEFAULT_RUNG, LADDER, SCAN_CMD, Rung, prune_command, scan_path  # noqa: F401 (pages)
-from vggexplorer.scan import check_scan_matches
+from vggexplorer.views import ladder_model as lv
+from vggexplorer.model.ladder import DEFAULT_RUNG, LADDER, SCAN_CMD, Rung, prune_command, scan_path  # noqa: F401 (pages)
+from vggexplorer.stats.scan import check_scan_matches
 
 from . import own_checkpoint, readahead
 from .modelset import ModelRef, ModelSet, file_stamp
@@ -169,7 +169,7 @@ def importance(ms: ModelSet, image: np.ndarray, block: str, cls: int, method: st
 
 @st.cache_data(max_entries=16, show_spinner="Rendering the activation grid…")
 def activation_png(ms: ModelSet, image: np.ndarray, title: str) -> bytes:
-    from vggexplorer.render import activation_sheet
+    from vggexplorer.views.render import activation_sheet
 
     an = analyze(ms, image)
     caps = {r: {b: c.block(b) for b in BLOCKS} for r, c in an.captures.items()}
@@ -199,7 +199,7 @@ def ladder_models() -> tuple[dict[str, nn.Module], dict[str, str]]:
     """Role -> shipped model for dense and every rung that loads, and problems.
 
     Dense and the default rung are the first page's own models (shared with the slots' cache); the rungs
-    above it are held compact (:mod:`vggexplorer.compact`: their sparse layers as non-zeros only), which
+    above it are held compact (:mod:`vggexplorer.model.compact`: their sparse layers as non-zeros only), which
     keeps a server with the whole ladder within a hosted demo's memory.
     """
     out, errors = {}, {}
@@ -226,7 +226,7 @@ def channel_across(image: np.ndarray, block: str, _known: Mapping[str, np.ndarra
 def filter_figure(ms: ModelSet, block: str, ch: int, rung_label: str):
     """The filter panel's figure (dense against the chosen rung). It depends on the models and the channel, not on
     the image, so a new image reuses it; shared by sessions, and never modified (``st.plotly_chart`` copies it)."""
-    from vggexplorer.figures_ladder import filter_weights
+    from vggexplorer.views.weight_figures import filter_weights
 
     m = models(ms)[0]
     return filter_weights(lv.filter_weights(m["dense"], block, ch), lv.filter_weights(m["pruned"], block, ch), block,
@@ -245,8 +245,8 @@ def ladder_channels(role: str, stamp: tuple):
 @st.cache_data(max_entries=2, show_spinner=False)
 def ladder_summary(stamps: tuple) -> dict:
     """Size on disk, non-zero parameters and per-layer sparsity of dense and every rung that loads."""
-    from vggexplorer.model import count_nonzero_params
-    from vggexplorer.prune import layer_sparsity
+    from vggexplorer.model.vgg import count_nonzero_params
+    from vggexplorer.training.prune import layer_sparsity
 
     models, _ = ladder_models()
     rungs = [r for r in LADDER if r.role in models]

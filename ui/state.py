@@ -20,8 +20,8 @@ from typing import Any, Callable, Mapping
 
 import streamlit as st
 
-from vggexplorer.ladder import DEFAULT_RUNG, RUNGS
-from vggexplorer.model import VGG_CFG, conv_block_names
+from vggexplorer.model.ladder import DEFAULT_RUNG, RUNGS
+from vggexplorer.model.vgg import VGG_CFG, conv_block_names
 
 from .markup import md_code
 from .modelset import ModelRef

@@ -3,7 +3,8 @@
 ``streamlit run streamlit_app.py`` finds the ``st.App`` in that file and serves it; the app's lifespan starts
 one thread here as the server starts. Without it, all of this waits for the first session's first run: torch's
 import alone is about 1.2 s here. A session whose run starts meanwhile waits for the modules the thread is
-importing (the package has no import cycles, so the two cannot wait on each other), and for a cached value
+importing (vggexplorer/ and ui/ have no import cycles, ``tests/test_layers.py``, so the two cannot wait on each
+other), and for a cached value
 the thread is computing (Streamlit locks per key).
 Measured on a cold start: 5.19 -> about 4.1 s to the first complete page (``benchmarks/README.md``).
 """
@@ -23,10 +24,8 @@ def _warm() -> None:
     from . import readahead  # no torch yet
 
     readahead.first_page()  # the split's PNG decode (in C) overlaps torch's import; then the scan and first models
-    from . import nav  # noqa: F401 (the page's first import: streamlit and the package)
+    from . import nav  # noqa: F401 (the page's first import: streamlit, the package and the pages)
     from . import resources
-
-    from . import explorer  # noqa: F401 (the Explorer page: plotly and the figures)
     _first_figures()
     _first_model_set(resources)
 
@@ -35,7 +34,7 @@ def _first_model_set(resources) -> None:
     """Fill the shared caches (``st.cache_resource``) of the model set a new session shows first: the models,
     the test split, the scan's view of them (which checks the checkpoints' hashes) and their weight flags.
     Nothing here depends on an image: the first page still runs its own analysis."""
-    from vggexplorer.ladder import DEFAULT_RUNG
+    from vggexplorer.model.ladder import DEFAULT_RUNG
 
     from .modelset import model_set
 
@@ -51,7 +50,7 @@ def _first_figures() -> None:
     kind the first page draws, so the first session does not."""
     import torch
 
-    from vggexplorer.figures import channel_detail, layer_mosaic, probability_bars
+    from vggexplorer.views.figures import channel_detail, layer_mosaic, probability_bars
 
     layer_mosaic(torch.zeros(2, 2, 2), "conv0", "warm-up")
     channel_detail(torch.zeros(2, 2), torch.zeros(2, 2), "conv0", 0, 1.0)

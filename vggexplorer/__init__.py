@@ -14,15 +14,15 @@ from importlib import import_module
 # name -> the module that defines it, imported on first use (PEP 562): ``import vggexplorer.data`` stays
 # torch-free, so the app can decode its test split while torch imports (ui/warm.py)
 _EXPORTS = {
-    "Capture": "activations", "capture_activations": "activations",
-    "activation_dead": "analysis", "channel_cosine": "analysis", "channel_relative_difference": "analysis",
-    "weight_dead": "analysis", "zero_on_image": "analysis",
-    "CheckpointError": "checkpoint", "load_model": "checkpoint",
-    "CIFAR10_CLASSES": "data", "DataError": "data", "load_bundled_test": "data",
-    "preprocess": "images",
-    "ablation": "importance", "gradient_x_activation": "importance", "last_block_contributions": "importance",
-    "VGG": "model", "VGG_CFG": "model", "count_macs": "model", "count_params": "model",
-    "ScanError": "scan", "load_scan": "scan",
+    "Capture": "probe.hooks", "capture_activations": "probe.hooks",
+    "activation_dead": "probe.analysis", "channel_cosine": "probe.analysis", "channel_relative_difference": "probe.analysis",
+    "weight_dead": "probe.analysis", "zero_on_image": "probe.analysis",
+    "CheckpointError": "model.checkpoint", "load_model": "model.checkpoint",
+    "CIFAR10_CLASSES": "data.cifar10", "DataError": "data.cifar10", "load_bundled_test": "data.cifar10",
+    "preprocess": "data.images",
+    "ablation": "probe.importance", "gradient_x_activation": "probe.importance", "last_block_contributions": "probe.importance",
+    "VGG": "model.vgg", "VGG_CFG": "model.vgg", "count_macs": "model.vgg", "count_params": "model.vgg",
+    "ScanError": "stats.scan", "load_scan": "stats.scan",
 }
 
 

@@ -1,0 +1,99 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vggexplorer.stats.measures import CKA_BATCH, gram, hsic1, linear_cka, mcnemar_exact, minibatch_cka, paired_diff_interval, symmetric_kl
+
+
+def _x(n=600, p=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, p, generator=g, dtype=torch.float64)
+
+
+def test_identical_features_give_one():
+    x = _x()
+    assert linear_cka(x, x) == pytest.approx(1.0, abs=1e-12)
+    assert minibatch_cka(x, x, 100) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_orthogonal_transform_and_isotropic_scaling_give_one():
+    x = _x()
+    q, _ = torch.linalg.qr(_x(24, 24, seed=1))  # a random orthogonal 24x24 matrix
+    for y in (x @ q, 7.5 * x, -0.01 * (x @ q)):
+        assert linear_cka(x, y) == pytest.approx(1.0, abs=1e-9)
+        assert minibatch_cka(x, y, 100) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_an_arbitrary_linear_map_is_not_invariant():
+    x = _x()
+    a = torch.diag(torch.linspace(0.1, 10, 24, dtype=torch.float64))  # anisotropic scaling
+    assert minibatch_cka(x, x @ a, 100) < 0.9
+
+
+def test_independent_features_come_out_near_zero():
+    # n = 2000 images in minibatches of CKA_BATCH (50), as in the scan. Over 20 seeds the unbiased estimator's
+    # values have mean ~0 and |value| < 0.01; the tolerance 0.02 is twice that. The biased exact formula is
+    # inflated for wide features (about p / n): it is not the estimator to use on 8192-wide maps.
+    for seed in range(5):
+        x, y = _x(2000, 256, seed), _x(2000, 256, seed + 100)
+        assert abs(minibatch_cka(x, y, CKA_BATCH)) < 0.02
+    assert linear_cka(x, y) > 0.08
+
+
+def test_minibatch_estimator_agrees_with_exact_cka_on_a_small_sample():
+    x = _x(2000, 32)
+    a = _x(32, 32, seed=5)
+    for noise in (0.5, 2.0, 5.0):
+        y = x @ a + noise * _x(2000, 32, seed=7)
+        exact = linear_cka(x, y)
+        assert 0.3 < exact < 0.95
+        assert minibatch_cka(x, y, CKA_BATCH) == pytest.approx(exact, abs=0.02)
+
+
+def test_hsic1_matches_the_papers_formula_term_by_term():
+    x, y = _x(7, 3, 1), _x(7, 5, 2)
+    k, l = x @ x.T, y @ y.T
+    n = 7
+    kt, lt = k.clone(), l.clone()
+    kt.fill_diagonal_(0)
+    lt.fill_diagonal_(0)
+    one = torch.ones(n, 1, dtype=torch.float64)
+    expect = (torch.trace(kt @ lt) + (one.T @ kt @ one) * (one.T @ lt @ one) / ((n - 1) * (n - 2))
+              - 2 / (n - 2) * (one.T @ kt @ lt @ one)) / (n * (n - 3))
+    assert hsic1(k, l) == pytest.approx(float(expect), rel=1e-12)
+    with pytest.raises(ValueError):
+        hsic1(k[:3, :3], l[:3, :3])
+
+
+def test_gram_of_a_channels_last_map_equals_the_nchw_one():
+    a = torch.rand(5, 4, 3, 3, generator=torch.Generator().manual_seed(0))
+    cl = a.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(gram(cl), gram(a), rtol=1e-5, atol=1e-5)  # float32 sums in another order
+    torch.testing.assert_close(gram(a), (a.flatten(1).double() @ a.flatten(1).double().T), rtol=1e-5, atol=1e-4)
+
+
+def test_mcnemar_exact_on_hand_counts():
+    # b=10, c=2: 2 * P(X <= 2), X ~ Bin(12, 1/2) = 2 * (1 + 12 + 66) / 4096
+    assert mcnemar_exact(10, 2) == pytest.approx(2 * 79 / 4096, rel=1e-15)
+    assert mcnemar_exact(2, 10) == mcnemar_exact(10, 2)
+    assert mcnemar_exact(5, 5) == 1.0
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+
+
+def test_paired_interval_on_hand_counts():
+    d, lo, hi = paired_diff_interval(b=10, c=2, n=100)
+    se = math.sqrt(12 - 64 / 100) / 100
+    assert d == pytest.approx(-0.08)
+    assert (lo, hi) == pytest.approx((-0.08 - 1.959964 * se, -0.08 + 1.959964 * se), rel=1e-6)
+    assert paired_diff_interval(0, 0, 50) == (0.0, 0.0, 0.0)
+
+
+def test_symmetric_kl():
+    p = np.array([[0.5, 0.5], [0.9, 0.1]])
+    q = np.array([[0.5, 0.5], [0.1, 0.9]])
+    out = symmetric_kl(p, q)
+    assert out[0] == 0.0
+    assert out[1] == pytest.approx(2 * (0.9 * math.log(9) + 0.1 * math.log(1 / 9)))

@@ -1,0 +1,145 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vggexplorer.probe.hooks import capture_activations
+from vggexplorer.stats.compare import compare_scan
+from vggexplorer.model.ladder import LADDER, scan_path
+from vggexplorer.stats.scan import (ScanError, check_scan_matches, load_scan, pair_key, save_scan, scan_models,
+                              scan_order)
+from vggexplorer.stats.measures import linear_cka, minibatch_cka
+
+
+def _rand_model(seed):
+    from ..probe.test_hooks import _model
+
+    return _model(seed)
+
+
+def test_scan_equals_brute_force_on_a_small_slice(tmp_path, test_split):
+    small = test_split.subset(np.arange(0, 10000, 250))  # 40 images, 4 per class
+    models = {"dense": _rand_model(0), "p55": _rand_model(1), "p75": _rand_model(2)}
+    res = scan_models(models, small, batch_size=16, k=3, progress=False, cka_batch=8)
+    caps = {r: capture_activations(m, small.images) for r, m in models.items()}
+    checked = 0
+    for r in models:
+        for b, a in caps[r].activations.items():
+            means = a.flatten(2).mean(2)  # [N, C]
+            np.testing.assert_allclose(res.stat(r, b, "mean"), means.mean(0).numpy(), rtol=1e-4, atol=1e-6)
+            np.testing.assert_array_equal(res.stat(r, b, "fire_fraction"), (a.flatten(2).amax(2) > 0).float().mean(0).numpy())
+            np.testing.assert_allclose(res.stat(r, b, "density"), (a > 0).float().mean((0, 2, 3)).numpy(), rtol=1e-6)
+            np.testing.assert_array_equal(res.stat(r, b, "max"), a.amax((0, 2, 3)).numpy())
+            top = torch.sort(means.t(), dim=1, descending=True, stable=True)
+            np.testing.assert_array_equal(res.stat(r, b, "topk_index"), top.indices[:, :3].numpy())
+        np.testing.assert_array_equal(res.predictions[r]["pred"], caps[r].probs.argmax(1).numpy())
+        np.testing.assert_allclose(res.predictions[r]["probs"], caps[r].probs.numpy(), rtol=1e-5, atol=1e-6)
+    perm = torch.from_numpy(scan_order(len(small)))
+    assert not torch.equal(perm, torch.arange(len(small)))
+    for a_role, b_role in (("dense", "p55"), ("dense", "p75"), ("p55", "p75")):
+        for b in ("conv0", "conv5", "conv7"):
+            x, y = caps[a_role].activations[b][perm], caps[b_role].activations[b][perm]
+            # batches of 16 (in scan order) cut into CKA minibatches of 8: consecutive 8s of the shuffled split
+            assert res.cka(a_role, b_role)[b] == pytest.approx(minibatch_cka(x, y, 8), abs=1e-6)
+    for b in caps["dense"].activations:
+        md = caps["dense"].activations[b].mean((2, 3)).double().numpy()  # [N, C]
+        mp = caps["p55"].activations[b].mean((2, 3)).double().numpy()
+        varying = np.flatnonzero((md.std(0) > 1e-6) & (mp.std(0) > 1e-6))
+        for c in varying[::7]:
+            assert res.pair[pair_key("dense", "p55")][b]["correlation"][c] == \
+                pytest.approx(np.corrcoef(md[:, c], mp[:, c])[0, 1], abs=2e-4)
+            checked += 1
+    assert checked > 50  # the correlation really was compared, not skipped
+    assert pair_key("p55", "p75") not in res.pair  # correlations only against dense
+    path = save_scan(res, tmp_path / "s.npz")
+    back = load_scan(path)
+    np.testing.assert_array_equal(back.stat("p55", "conv4", "topk_index"), res.stat("p55", "conv4", "topk_index"))
+    np.testing.assert_array_equal(back.predictions["p75"]["pred"], res.predictions["p75"]["pred"])
+    np.testing.assert_array_equal(back.labels, small.labels)
+    assert back.roles == ["dense", "p55", "p75"] and back.cka("dense", "p75") == res.cka("dense", "p75")
+
+
+def test_scan_file_errors_name_the_command(tmp_path):
+    with pytest.raises(ScanError, match="vggexplorer scan"):
+        load_scan(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes(b"nope")
+    with pytest.raises(ScanError, match="not an .npz archive.*vggexplorer scan"):
+        load_scan(tmp_path / "bad.npz")
+    np.savez(tmp_path / "bad.npz", other=np.zeros(3))
+    with pytest.raises(ScanError, match="damaged.*vggexplorer scan"):
+        load_scan(tmp_path / "bad.npz")
+    np.savez(tmp_path / "old.npz", meta_json=np.frombuffer(json.dumps({"n_images": 3}).encode(), np.uint8))
+    with pytest.raises(ScanError, match="older version.*vggexplorer scan"):
+        load_scan(tmp_path / "old.npz")
+
+
+def test_scan_cka_is_the_whole_split_cka_though_the_split_is_stored_class_by_class(test_split):
+    """The test split is sorted by class: minibatches of consecutive images would each hold one class.
+
+    The scan's minibatch CKA must estimate the CKA over the whole sample: it agrees with the unbiased
+    estimate over all 500 images at once, and lies near the exact (biased) formula.
+    """
+    from vggexplorer import load_model
+
+    sample = test_split.subset(np.arange(0, 10000, 20))  # 500 images, 50 per class, class by class
+    assert (np.diff(sample.labels) >= 0).all()
+    dense, p95 = load_model(LADDER[0].path), load_model(LADDER[-1].path)
+    res = scan_models({"dense": dense, "p95": p95}, sample, progress=False)
+    a, b = capture_activations(dense, sample.images), capture_activations(p95, sample.images)
+    for blk in ("conv3", "conv6", "conv7"):
+        whole = minibatch_cka(a.activations[blk], b.activations[blk], len(sample))  # one minibatch of 500
+        assert res.cka("dense", "p95")[blk] == pytest.approx(whole, abs=0.01), blk
+        # in consecutive (one-class) minibatches the estimate is off by up to 0.14 here: the test can fail
+        exact = linear_cka(a.activations[blk], b.activations[blk])
+        # the exact (biased) formula runs a little high on wide maps with few images: within 0.05 here
+        assert res.cka("dense", "p95")[blk] == pytest.approx(exact, abs=0.05), blk
+
+
+def test_shipped_scan_matches_a_recomputation(test_split):
+    from vggexplorer import load_model
+
+    scan = load_scan(scan_path())
+    assert scan.meta["n_images"] == 10000 and scan.meta["k"] >= 9
+    assert scan.roles == [r.role for r in LADDER]
+    assert check_scan_matches(scan, {r.role: r.path for r in LADDER}) == []
+    rng = np.random.default_rng(0)
+    sl = rng.choice(10000, 64, replace=False)
+    for rung in LADDER:
+        m = load_model(rung.path)
+        cap = capture_activations(m, test_split.images[sl])
+        # predictions: the stored top-1 is the model's, image by image
+        assert (scan.predictions[rung.role]["pred"][sl] == cap.probs.argmax(1).numpy()).mean() >= 63 / 64
+        for b in ("conv0", "conv6"):
+            idx = scan.stat(rung.role, b, "topk_index")  # [C, k]
+            vals = scan.stat(rung.role, b, "topk_value")
+            for c in rng.choice(idx.shape[0], 3, replace=False):
+                top = capture_activations(m, test_split.images[idx[c]])
+                np.testing.assert_allclose(vals[c], top.activations[b][:, c].flatten(1).mean(1).numpy(),
+                                           rtol=1e-4, atol=1e-6)
+            means = cap.activations[b].flatten(2).mean(2).numpy()  # [64, C]
+            outside = ~(sl[:, None, None] == idx[None]).any(2)  # image not among that channel's top k
+            assert (np.where(outside, means, -1.0).max(0) <= vals[:, -1] + 1e-5).all()
+            assert (cap.activations[b].amax((0, 2, 3)).numpy() <= scan.stat(rung.role, b, "max") + 1e-5).all()
+            # a channel that fires on one of these images at some position is not activation-dead
+            fires_here = (cap.activations[b].amax((0, 2, 3)) > 0).numpy()
+            assert (scan.stat(rung.role, b, "fire_fraction")[fires_here] > 0).all()
+    stored = scan.meta["compare"]
+    assert json.loads(json.dumps(compare_scan(scan))) == json.loads(json.dumps(stored))
+    for pair in stored["pairs"]:
+        assert np.mean([r["pruned_top1"] for r in pair["per_class"]]) == pytest.approx(pair["top1"], abs=1e-12)
+
+
+def test_positive_counts_in_either_memory_format():
+    from vggexplorer.stats.scan import positive_counts
+
+    o = torch.relu(torch.randn(7, 5, 6, 3, generator=torch.Generator().manual_seed(0)))
+    o[:, 2] = 0  # a channel that never fires
+    ref = (o > 0).sum((0, 2, 3))
+    assert ref[2] == 0 and ref.sum() > 0
+    assert torch.equal(positive_counts(o), ref)
+    assert torch.equal(positive_counts(o.contiguous(memory_format=torch.channels_last)), ref)
+    # chunked counting: a chunk smaller than one channel row, and one that does not divide the rows
+    for chunk in (1, 7, 64):
+        assert torch.equal(positive_counts(o.contiguous(memory_format=torch.channels_last), chunk), ref)
+        assert torch.equal(positive_counts(o[1:], chunk), (o[1:] > 0).sum((0, 2, 3)))

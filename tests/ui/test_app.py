@@ -1,0 +1,284 @@
+"""AppTest: every page renders, figures carry the right data, the URL keeps the view."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui.state import View
+
+from ..conftest import REPO
+from ..helpers import Evil
+
+APP = str(REPO / "streamlit_app.py")
+TIMEOUT = 180
+
+
+def decode(v):
+    """Plotly JSON value -> numpy (Plotly 6+ sends arrays as {"dtype", "bdata", "shape"})."""
+    if isinstance(v, dict) and "bdata" in v:
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        if "shape" in v:
+            arr = arr.reshape([int(s) for s in str(v["shape"]).split(",")])
+        return arr
+    return np.asarray(v)
+
+
+def figures(at) -> dict[str, dict]:
+    """Plotly charts by their Streamlit key's suffix (e.g. "mosaic_dense_conv0") -> figure JSON."""
+    out = {}
+    for i, chart in enumerate(at.get("plotly_chart")):
+        spec = json.loads(chart.proto.spec)
+        key = chart.proto.id.split("-")[-1] if chart.proto.id else str(i)
+        title = (spec["layout"].get("title") or {}).get("text") or key
+        out[title] = spec
+    return out
+
+
+def mosaic(at, slot: str) -> dict:
+    """The mosaic of a slot ("dense" or "pruned"): the page draws the dense slot's first. Its title names the model
+    (``dense``, ``pruned 95%`` or the file name of a session's own checkpoint)."""
+    mosaics = [spec for spec in figures(at).values() if "cols" in (spec["layout"].get("meta") or {})]
+    if len(mosaics) == 1:  # one slot could not load: the other's mosaic is named by its model
+        assert mosaics[0]["layout"]["title"]["text"].startswith(slot), (slot, mosaics[0]["layout"]["title"])
+        return mosaics[0]
+    assert len(mosaics) == 2, [spec["layout"]["title"]["text"] for spec in mosaics]
+    return mosaics[("dense", "pruned").index(slot)]
+
+
+@pytest.fixture()
+def app():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_explorer_renders_with_both_models(app):
+    assert not app.error
+    d, p = mosaic(app, "dense"), mosaic(app, "pruned")
+    assert d["layout"]["meta"]["block"] == "conv0" and d["layout"]["meta"]["channels"] == 64
+    # one heatmap trace with every tile, plus one invisible point per channel: not 64 subplots
+    assert [t["type"] for t in d["data"]] == ["heatmap", "scatter"]
+    assert len(decode(d["data"][1]["x"])) == 64
+    # dense and pruned on one shared scale
+    assert d["layout"]["meta"]["zmax"] == p["layout"]["meta"]["zmax"]
+    md = " ".join(m.value for m in app.markdown)
+    assert " vs " in md and "%" in md  # "frog 71% vs deer 22%"
+
+
+def test_probability_bars_sum_to_one(app):
+    bars = [s for s in figures(app).values() if s["data"] and s["data"][0]["type"] == "bar" and
+            s["layout"].get("barmode") == "group" and len(s["data"]) == 2 and s["data"][0]["name"] == "dense"]
+    spec = bars[0]
+    for trace in spec["data"]:
+        assert len(decode(trace["y"])) == 10
+        assert decode(trace["y"]).sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_conv7_mosaic_has_512_tiles(app):
+    app.sidebar.radio(key="block").set_value("conv7").run()
+    assert not app.exception
+    spec = mosaic(app, "dense")
+    meta = spec["layout"]["meta"]
+    # conv7's post-ReLU maps are 4x4 (conv6 and conv7 run after three 2x2 pools; pool3 follows the hook)
+    assert meta["channels"] == 512 and meta["tile"] == [4, 4]
+    z = decode(spec["data"][0]["z"])
+    assert int((z > 0).sum()) == 512 * 16  # level 0 marks the gaps
+    assert len(decode(spec["data"][1]["x"])) == 512
+    assert app.query_params["block"] == ["conv7"] or app.query_params["block"] == "conv7"
+
+
+def test_changing_the_image_changes_the_figures(app):
+    before = mosaic(app, "dense")["data"][0]["z"]
+    probs_before = [s for s in figures(app).values() if s["data"][0]["type"] == "bar"][0]["data"][0]["y"]
+    app.sidebar.button(key="random").click().run()
+    assert not app.exception
+    after = mosaic(app, "dense")["data"][0]["z"]
+    probs_after = [s for s in figures(app).values() if s["data"][0]["type"] == "bar"][0]["data"][0]["y"]
+    assert before != after and probs_before != probs_after
+
+
+def test_deep_link_opens_the_same_view():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"img": "123", "block": "conv3", "ch": "7"})
+    at.run()
+    assert not at.exception and not [w for w in at.warning if "link" in w.value]
+    assert at.session_state["view"] == View(img=123, block="conv3", ch=7)
+    assert any(k.startswith("conv3 channel 7") for k in figures(at))
+    want = {"img": "123", "block": "conv3", "ch": "7", "pruned": "55", "panel": "channel"}
+    assert dict(at.query_params) in (want, {k: [v] for k, v in want.items()})
+
+
+def test_only_the_open_panel_is_computed_and_a_link_opens_a_panel():
+    """Each panel's charts, by title prefix: exactly the open panel's are drawn (the default: this channel)."""
+    panels = {"channel": ("conv3 channel 7",), "ladder": ("conv3 · channel 7 across the ladder", "conv3 · filter 7"),
+              "similarity": ("conv3: cosine(dense, pruned)",), "classification": ("gradient", "exact")}
+    for panel in (None, *panels):
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.query_params.update({"img": "123", "block": "conv3", "ch": "7", **({"panel": panel} if panel else {})})
+        at.run()
+        assert not at.exception and not [w for w in at.warning if "link" in w.value]
+        titles = list(figures(at))
+        drawn = {p for p, prefixes in panels.items() if any(t.startswith(prefixes) for t in titles)}
+        assert drawn == {panel or "channel"}, (panel, titles)
+        assert at.session_state["view"].panel == (panel or "channel")
+
+
+@pytest.mark.parametrize("params", [{"img": "banana"}, {"img": "99999"}, {"block": "conv9"}, {"ch": "-3"},
+                                    {"ch": "x" * 500}, {"img": "1e3", "block": "<script>", "ch": "nan"},
+                                    {"pruned": "50"}, {"pruned": "p75"}, {"img": "upload"}, {"panel": "x"}])
+def test_garbage_url_falls_back_with_a_notice(params):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception
+    assert at.warning, "expected a visible notice"
+    assert any("link" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("page", ["dead_filters", "models"])
+def test_other_pages_render(page):
+    at = AppTest.from_string(f"from ui.pages import {page}\n{page}.render()", default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error
+    assert at.get("plotly_chart")
+
+
+def _load_custom(at, path, role="pruned"):
+    at.sidebar.radio(key="custom_role").set_value(role)
+    at.sidebar.text_input(key="custom_path").input(str(path))
+    at.run()
+    at.sidebar.button(key="custom_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_own_lab_state_dict_replaces_a_role(tmp_path, app):
+    import torch
+
+    from vggexplorer.model.vgg import VGG
+
+    torch.manual_seed(0)
+    path = tmp_path / "vgg.cifar.pretrained.pth"
+    torch.save({"state_dict": VGG().state_dict()}, path)
+    _load_custom(app, path)
+    assert not app.error
+    assert any("vgg.cifar.pretrained.pth" in c.value for c in app.sidebar.caption)
+    assert mosaic(app, "pruned")["layout"]["meta"]["channels"] == 64
+    app.sidebar.button(key="custom_reset").click().run()
+    assert not app.exception and not any("vgg.cifar" in c.value for c in app.sidebar.caption)
+
+
+def test_own_checkpoint_problems_are_named(tmp_path, app):
+    import torch
+
+    from vggexplorer.model.vgg import VGG
+
+    sd = VGG().state_dict()
+    del sd["backbone.conv2.weight"]
+    torch.save(sd, tmp_path / "missing.pt")
+    _load_custom(app, tmp_path / "missing.pt")
+    assert any("backbone.conv2.weight" in e.value for e in app.sidebar.error)
+
+    torch.save({"x": Evil(tmp_path / "pwned")}, tmp_path / "evil.pt")
+    _load_custom(app, tmp_path / "evil.pt")
+    assert any("not plain weights" in e.value for e in app.sidebar.error)
+    assert not (tmp_path / "pwned").exists()
+
+    sd = VGG().state_dict()
+    sd["backbone.conv0.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(sd, tmp_path / "nan.pt")
+    _load_custom(app, tmp_path / "nan.pt", role="dense")
+    assert any("NaN" in w.value and "backbone.conv0.weight" in w.value for w in app.warning)
+    assert mosaic(app, "dense")  # the app keeps working
+
+
+def test_missing_and_damaged_files_keep_the_app_up(tmp_path, monkeypatch):
+    import shutil
+
+    from ..conftest import PRUNED
+
+    shutil.copy(PRUNED, tmp_path / "pruned.pt")  # dense.pt missing
+    (tmp_path / "scan.npz").write_bytes(b"damaged")
+    monkeypatch.setenv("VGGEXPLORER_CKPT_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = " ".join(e.value for e in at.error)
+    assert "dense model unavailable" in errors and "python -m vggexplorer train" in errors
+    assert any("vggexplorer scan" in w.value for w in at.warning)
+    assert mosaic(at, "pruned")  # the remaining model is still explored
+
+    (tmp_path / "pruned.pt").write_bytes(b"\x00" * 100)  # now both unusable
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "pruned model unavailable" in errors and "python -m vggexplorer prune" in errors
+
+
+def test_missing_test_split_leaves_uploads(tmp_path, monkeypatch):
+    monkeypatch.setenv("VGGEXPLORER_TEST_SPLIT", str(tmp_path / "missing.npz"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("pack-test" in w.value for w in at.warning)
+    assert at.sidebar.radio(key="source").options == ["Upload"]
+
+
+def test_evicted_own_checkpoint_falls_back_with_a_notice(tmp_path, app):
+    import torch
+
+    from ui import own_checkpoint
+    from vggexplorer.model.vgg import VGG
+
+    torch.save(VGG().state_dict(), tmp_path / "mine.pt")
+    _load_custom(app, tmp_path / "mine.pt")
+    assert any("mine.pt" in c.value for c in app.sidebar.caption)
+    own_checkpoint.forget_all()  # as if eight other uploads had pushed it out
+    app.run()
+    assert not app.exception
+    assert any("was unloaded to free memory" in w.value and "mine.pt" in w.value for w in app.warning)
+    assert not any("mine.pt" in c.value for c in app.sidebar.caption)
+    assert mosaic(app, "pruned")  # the shipped pruned model again
+
+
+def test_a_rung_not_built_yet_is_named_with_its_command_and_dense_is_still_explored(tmp_path, monkeypatch):
+    import shutil
+
+    from ..conftest import DENSE, PRUNED
+
+    shutil.copy(DENSE, tmp_path / "dense.pt")
+    shutil.copy(PRUNED, tmp_path / "pruned.pt")  # the 55% rung only
+    monkeypatch.setenv("VGGEXPLORER_CKPT_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"pruned": "90", "block": "conv2"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = " ".join(e.value for e in at.error)
+    assert "pruned model unavailable" in errors and "pruned-90.pt" in errors
+    assert "python -m vggexplorer prune" in errors and "--out checkpoints/pruned-90.pt" in errors
+    assert mosaic(at, "dense")["layout"]["meta"]["block"] == "conv2"
+    assert at.session_state["view"].pruned == 90
+    # back to the built rung from the sidebar: both models again, and the URL says so
+    at.sidebar.selectbox(key="pruned").set_value(55).run()
+    assert not at.exception and not at.error
+    assert mosaic(at, "pruned") and at.session_state["view"].pruned == 55
+    assert "55" in str(at.query_params["pruned"])
+
+
+def test_the_gallery_is_drawn_only_when_opened_and_a_thumbnail_opens_its_image(app):
+    assert not [b for b in app.sidebar.button if b.key and b.key.startswith("gallery_")]  # closed: not drawn
+    app.session_state["gallery"] = True  # as a click on the expander does
+    app.run()
+    buttons = [b for b in app.sidebar.button if b.key and b.key.startswith("gallery_")]
+    assert len(buttons) == 8 and not app.exception
+    app.sidebar.button(key="gallery_3").click().run()
+    assert app.session_state["view"].img == View().img + 3  # the fourth image of the default image's class
+    assert app.session_state["gallery"]  # it stays open

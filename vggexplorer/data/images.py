@@ -1,0 +1,158 @@
+"""Turning images (PIL images, uint8 arrays) into model input."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence, Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .cifar10 import to_float
+from ..errors import VGGExplorerError
+
+ImageLike = Union[Image.Image, np.ndarray]
+
+
+def to_uint8_32(image: ImageLike, size: int = 32) -> np.ndarray:
+    """One image as ``uint8 [size, size, 3]``: RGB, shorter side resized to ``size``, centre-cropped.
+
+    Same geometry as torchvision's ``Resize(size)`` + ``CenterCrop(size)``, with antialiasing,
+    so a photo keeps its aspect ratio instead of being squashed.
+    """
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 image array, got {arr.dtype}; scale to 0..255 and cast first")
+        if arr.ndim == 2:
+            arr = np.repeat(arr[:, :, None], 3, axis=2)
+        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+            raise ValueError(f"expected an image array [H, W, 3], got shape {arr.shape}")
+        if arr.shape[:2] == (size, size):
+            return np.ascontiguousarray(arr[:, :, :3])
+        image = Image.fromarray(np.ascontiguousarray(arr[:, :, :3]))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    w, h = image.size
+    if (w, h) != (size, size):
+        scale = size / min(w, h)
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        image = image.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        image = image.crop((left, top, left + size, top + size))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def normalization(model_or_norm: Any) -> tuple[Sequence[float] | None, Sequence[float] | None]:
+    """(mean, std) from a loaded model's ``.meta``, a ``{"mean", "std"}`` dict, or None (``ToTensor()`` only)."""
+    norm = model_or_norm
+    if isinstance(model_or_norm, torch.nn.Module):
+        norm = getattr(model_or_norm, "meta", {}).get("normalization")
+    if not norm:
+        return None, None
+    return norm["mean"], norm["std"]
+
+
+def preprocess(images: ImageLike | Sequence[ImageLike], model_or_norm: Any = None) -> torch.Tensor:
+    """PIL images or uint8 arrays (one, a list, or a ``[N, H, W, 3]`` batch) -> float32 ``[N, 3, 32, 32]``.
+
+    Applies the normalization the model was trained with (from its checkpoint metadata);
+    a bare lab state_dict has none, so it gets ``ToTensor()`` scaling only, like the lab.
+    """
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        batch = np.stack([to_uint8_32(im) for im in images]) if images.shape[1:3] != (32, 32) else images[..., :3]
+    elif isinstance(images, (Image.Image, np.ndarray)):
+        batch = to_uint8_32(images)[None]
+    else:
+        batch = np.stack([to_uint8_32(im) for im in images])
+    mean, std = normalization(model_or_norm)
+    # a copy: the batch may be a read-only view of a shared array (the app's cached test split)
+    return to_float(torch.from_numpy(np.array(batch, dtype=np.uint8, order="C")), mean, std)  # [N, 3, 32, 32]
+
+
+MAX_UPLOAD_PIXELS = 40_000_000  # about 6300 x 6300: beyond this a "photo" is a decompression bomb for us
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+class ImageError(VGGExplorerError, ValueError):
+    """An uploaded file cannot be used as an image; the message says why, for the user."""
+
+
+def read_upload(data: bytes, name: str = "upload") -> tuple[Image.Image, list[str]]:
+    """Bytes of an uploaded file -> (RGB PIL image, notes on what was converted), or :class:`ImageError`.
+
+    Handles EXIF rotation, palette/RGBA/grayscale/16-bit/CMYK modes (converted to RGB, alpha
+    composited on white), animated files (first frame), and refuses empty, non-image, truncated
+    and oversized files before decoding their pixels. The notes are for the user, e.g.
+    ``["PNG, 64x48, RGBA", "transparent areas put on white"]``.
+    """
+    import io
+    import warnings
+
+    from PIL import ImageOps, UnidentifiedImageError
+
+    if not data:
+        raise ImageError(f"{name} is empty (0 bytes). Choose a PNG, JPEG or WebP image.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageError(f"{name} is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            # checked on the header, before a single pixel is decoded: memory stays bounded
+            if w * h > MAX_UPLOAD_PIXELS:
+                raise ImageError(f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP); the limit is "
+                                 f"{MAX_UPLOAD_PIXELS / 1e6:.0f} MP. Resize it first.")
+            notes = [f"{im.format}, {w}x{h}, {im.mode}"]
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                im.seek(0)  # animated GIF/WebP/APNG: the first frame
+                notes.append(f"{frames} frames: the first is used")
+            im.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{name} declares too many pixels to decode safely ({e}).") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{name} is not an image PIL can read. Choose a PNG, JPEG or WebP image.") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{name} could not be decoded: it looks truncated or damaged ({e}).") from e
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+        im = ImageOps.exif_transpose(im)  # phone photos store their rotation in EXIF
+        if orientation not in (1, None):
+            notes.append(f"turned upright by its EXIF orientation ({orientation})")
+    except Exception:  # a broken EXIF block should not lose the image
+        notes.append("EXIF orientation unreadable: used as stored")
+    rgb, how = to_rgb(im)
+    return rgb, notes + how
+
+
+HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I", "F")
+
+
+def to_rgb(im: Image.Image) -> tuple[Image.Image, list[str]]:
+    """Any PIL mode -> (RGB image, what was done in words): alpha composited on white, 16-bit and float
+    stretched to 0..255, CMYK/palette/grayscale converted; an RGB image comes back with no notes."""
+    how: list[str] = []
+    if im.mode in HIGH_DEPTH:
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+        im = Image.fromarray(arr.astype(np.uint8), "L")
+        how.append("high bit depth: stretched to 0..255, shown as gray")
+    elif im.mode == "P":
+        im = im.convert("RGBA")
+        how.append("palette colours expanded")
+    elif im.mode in ("RGBA", "LA", "PA"):
+        how.append("transparent areas put on white")
+    elif im.mode == "CMYK":
+        how.append("CMYK converted to RGB")
+    elif im.mode in ("L", "1"):
+        how.append("grayscale: copied to the three channels")
+    if im.mode in ("RGBA", "LA", "PA"):
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, rgba)
+    return im.convert("RGB"), how

@@ -1,0 +1,126 @@
+"""Which channels carry the classification of one image.
+
+* ``conv7`` exact logit contribution: after the last ReLU the network is ``pool3`` (max 2x2),
+  a global average and one linear layer, so ``logit_k = sum_c W[k, c] * pooled_c + b_k``
+  exactly; each term is that channel's contribution.
+* gradient x activation for every block: ``sum_hw dlogit_k/da_c * a_c`` from one backward pass
+  (a first-order estimate of what removing the channel would cost the logit).
+* ablation for one block, on demand: zero one channel at a time (all channels batched, the
+  shared prefix computed once) and measure the drop of the class probability.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .hooks import Capture, _as_input, _check_eval, block_hooks, relu_modules
+
+
+def suffix_modules(model: nn.Module, block: str) -> list[nn.Module]:
+    """The backbone modules that follow ``block``'s ReLU (e.g. ``conv7`` -> ``[pool3]``)."""
+    relu = "relu" + block[len("conv"):]
+    names = [n for n, _ in model.backbone.named_children()]
+    if relu not in names:
+        raise ValueError(f"unknown block {block!r}; the model has {list(relu_modules(model))}")
+    children = list(model.backbone.children())
+    return children[names.index(relu) + 1:]
+
+
+def run_from_block(model: nn.Module, block: str, h: torch.Tensor) -> torch.Tensor:
+    """Logits from a block's post-ReLU maps ``[N, C, H, W]`` (the rest of the network, no hooks)."""
+    for mod in suffix_modules(model, block):
+        h = mod(h)
+    return model.classifier(h.mean([2, 3]))  # [N, 10]
+
+
+@dataclass
+class Contribution:
+    """Exact decomposition of one logit over the last block's channels."""
+
+    per_channel: torch.Tensor  # [C]: W[k, c] * pooled_c
+    bias: float
+    logit: float  # the model's logit, for the check sum(per_channel) + bias == logit
+
+
+@torch.no_grad()
+def last_block_contributions(model: nn.Module, last_maps: torch.Tensor, cls: int,
+                             block: str | None = None) -> Contribution:
+    """Exact per-channel logit contributions of the last conv block for one image's maps ``[C, H, W]``."""
+    block = block or list(relu_modules(model))[-1]
+    h = last_maps.unsqueeze(0)
+    for mod in suffix_modules(model, block):
+        h = mod(h)  # [1, 512, 2, 2] after pool3
+    pooled = h.mean([2, 3])[0]  # [512]
+    w = model.classifier.weight[cls]
+    b = float(model.classifier.bias[cls]) if model.classifier.bias is not None else 0.0
+    per = (w * pooled).float()
+    logit = float(model.classifier(pooled.unsqueeze(0))[0, cls])
+    return Contribution(per, b, logit)
+
+
+def gradient_x_activation(model: nn.Module, image, cls: int) -> dict[str, torch.Tensor]:
+    """Block -> ``[C]`` gradient x activation of class ``cls``'s logit, summed over positions.
+
+    One forward and one backward pass with ``torch.autograd.grad`` (no ``.grad`` is written to
+    the parameters, so a shared model is left unchanged).
+    """
+    _, grads_for = capture_with_gradients(model, image)
+    return grads_for(cls)
+
+
+def capture_with_gradients(model: nn.Module, image) -> tuple[Capture, Callable[[int], dict[str, torch.Tensor]]]:
+    """One forward pass of one image that gives both its capture (as :func:`capture_activations`) and, on demand,
+    the gradient x activation of any class: ``(capture, grads_for)``, where ``grads_for(cls)`` runs one backward
+    pass (block -> ``[C]``). The graph lives as long as ``grads_for``."""
+    _check_eval(model)
+    x = _as_input(model, image)[:1]
+    kept: dict[str, torch.Tensor] = {}
+
+    def keep(name: str, out: torch.Tensor) -> None:
+        kept[name] = out  # graph nodes; nothing after the hook modifies them in place
+
+    with torch.enable_grad(), block_hooks(model, keep):
+        logits = model(x)
+    names = list(kept)
+    logits_f = logits.detach().float().cpu()
+    cap = Capture(OrderedDict((n, kept[n].detach().to("cpu", torch.float32, copy=True)) for n in names), logits_f,
+                  logits_f.softmax(1))
+
+    def grads_for(cls: int) -> dict[str, torch.Tensor]:
+        grads = torch.autograd.grad(logits[0, cls], [kept[n] for n in names], retain_graph=True)
+        return {n: (g * kept[n].detach()).sum((0, 2, 3)).float() for n, g in zip(names, grads)}
+
+    return cap, grads_for
+
+
+@torch.no_grad()
+def ablation(model: nn.Module, image, block: str, cls: int, batch_size: int = 256) -> torch.Tensor:
+    """``[C]``: drop of class ``cls``'s probability when channel c of ``block`` is zeroed.
+
+    The prefix up to ``block`` runs once; the suffix runs on ``C`` copies of its maps, copy c
+    with channel c zeroed, in batches of ``batch_size``.
+    """
+    _check_eval(model)
+    x = _as_input(model, image)[:1]
+    kept: dict[str, torch.Tensor] = {}
+
+    def keep(name: str, out: torch.Tensor) -> None:
+        kept[name] = out.detach().clone()
+
+    with block_hooks(model, keep, [block]):
+        base = model(x).softmax(1)[0, cls]
+    a = kept[block]  # [1, C, H, W]
+    c = a.shape[1]
+    drops = torch.empty(c)
+    for s in range(0, c, batch_size):
+        idx = torch.arange(s, min(s + batch_size, c))
+        h = a.expand(len(idx), -1, -1, -1).clone()  # [B, C, H, W]
+        h[torch.arange(len(idx)), idx] = 0.0
+        p = run_from_block(model, block, h).softmax(1)[:, cls]
+        drops[idx] = (base - p).float()
+    return drops

@@ -1,0 +1,162 @@
+"""Dense against every rung over the whole test split, from a scan: disagreements, per-class cost,
+per-block CKA and the graded dead counts (what ``python -m vggexplorer compare`` prints).
+
+* **Disagreements**: test images whose top-1 class differs between dense and the rung; *fixed*
+  when dense is wrong and the rung right, *broke* when dense is right and the rung wrong. Ranked
+  by the symmetric KL divergence between the two models' softmaxes (largest first).
+* **Per class**: paired accuracies, their difference (rung minus dense) with a 95% matched-pairs
+  Wald interval, and McNemar's exact p-value on that class's paired predictions; classes with
+  p <= 0.05 are named.
+* **CKA**: linear CKA per block between dense and the rung, and between each rung and the one
+  below (see :mod:`vggexplorer.stats` for the estimator).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import status as dead
+from ..model.ladder import percent_of
+from ..model.vgg import CIFAR10_CLASSES
+from .measures import mcnemar_exact, paired_diff_interval, symmetric_kl
+
+ALPHA = 0.05
+
+
+def disagreements(dense_probs: np.ndarray, pruned_probs: np.ndarray, labels: np.ndarray,
+                  classes: Sequence[str] = CIFAR10_CLASSES) -> dict[str, Any]:
+    """Counts and the ranked list of images where the two top-1 predictions differ.
+
+    Probabilities ``[N, K]``; the list is sorted by symmetric KL (ties by image index).
+    """
+    dp, pp = dense_probs.argmax(1), pruned_probs.argmax(1)
+    differ = np.flatnonzero(dp != pp)
+    skl = symmetric_kl(dense_probs[differ], pruned_probs[differ])
+    order = np.lexsort((differ, -skl))  # primary: -skl, secondary: index
+    rows = []
+    for j in order:
+        i = int(differ[j])
+        d, p, t = int(dp[i]), int(pp[i]), int(labels[i])
+        kind = "fixed" if p == t else "broke" if d == t else "both wrong"
+        rows.append({
+            "index": i, "truth": classes[t], "dense_pred": classes[d], "pruned_pred": classes[p], "kind": kind,
+            "dense_probs": {classes[d]: round(float(dense_probs[i, d]), 4), classes[p]: round(float(dense_probs[i, p]), 4)},
+            "pruned_probs": {classes[d]: round(float(pruned_probs[i, d]), 4), classes[p]: round(float(pruned_probs[i, p]), 4)},
+            "sym_kl": round(float(skl[j]), 4),
+        })
+    dense_ok, pruned_ok = dp == labels, pp == labels
+    return {
+        "disagreements": int(len(differ)),
+        "pruned_fixed": int(np.sum(~dense_ok & pruned_ok)),
+        "pruned_broke": int(np.sum(dense_ok & ~pruned_ok)),
+        "disagreement_list": rows,
+    }
+
+
+def per_class(dense_pred: np.ndarray, pruned_pred: np.ndarray, labels: np.ndarray,
+              classes: Sequence[str] = CIFAR10_CLASSES) -> list[dict[str, Any]]:
+    """One row per class: paired top-1s, their difference with a 95% interval, McNemar's exact p."""
+    rows = []
+    for ci, name in enumerate(classes):
+        m = labels == ci
+        d_ok, p_ok = dense_pred[m] == ci, pruned_pred[m] == ci
+        b, c, n = int(np.sum(d_ok & ~p_ok)), int(np.sum(~d_ok & p_ok)), int(m.sum())
+        diff, lo, hi = paired_diff_interval(b, c, n)
+        p = mcnemar_exact(b, c)
+        rows.append({"class": name, "n": n, "dense_top1": float(d_ok.mean()) if n else 0.0,
+                     "pruned_top1": float(p_ok.mean()) if n else 0.0, "diff": diff, "ci_low": lo, "ci_high": hi,
+                     "dense_right_pruned_wrong": b, "dense_wrong_pruned_right": c, "p_value": p,
+                     "significant": bool(p <= ALPHA)})
+    return rows
+
+
+def graded_dead(scan, role: str, reference: str = "dense") -> dict[str, dict[str, int]]:
+    """Block -> graded dead counts (:mod:`vggexplorer.dead`) for one model of a scan."""
+    return {b: dead.counts(grade_block(scan, role, b, reference), scan.stat(role, b, "filter_sparsity"))
+            for b in scan.blocks}
+
+
+def grade_block(scan, role: str, block: str, reference: str = "dense") -> dict[str, np.ndarray]:
+    """Category -> ``bool [C]`` for one model and block of a scan (weakened against ``reference``)."""
+    st = scan.models[role][block]
+    ref_mean = None if role == reference else scan.stat(reference, block, "mean")
+    return dead.grade(st["filter_sparsity"], st["fire_fraction"], st["density"], st["mean"], ref_mean)
+
+
+def compare_scan(scan) -> dict[str, Any]:
+    """Everything ``compare --json`` reports, from a :class:`~vggexplorer.scan.ScanResult` of dense and its rungs."""
+    roles = scan.roles
+    ref = roles[0]
+    labels = scan.labels
+    dense_probs = scan.predictions[ref]["probs"]
+    dense_pred = scan.predictions[ref]["pred"]
+    zf = scan.meta.get("zero_fraction", {})
+    ckpts = scan.meta.get("checkpoints", {})
+    out_pairs = []
+    for i, role in enumerate(roles[1:], start=1):
+        probs, pred = scan.predictions[role]["probs"], scan.predictions[role]["pred"]
+        rows = per_class(dense_pred, pred, labels)
+        prev = roles[i - 1]
+        pair = {
+            "role": role,
+            "percent": percent_of(role),
+            "checkpoint": ckpts.get(role),
+            "zero_fraction": zf.get(role),
+            "top1": float(np.mean(pred == labels)),
+            "dense_top1": float(np.mean(dense_pred == labels)),
+            **disagreements(dense_probs, probs, labels),
+            "per_class": rows,
+            "significant_classes": [r["class"] for r in rows if r["significant"]],
+            "cka": scan.cka(ref, role),
+            "cka_previous": {"against": prev, **scan.cka(prev, role)},
+            "dead": graded_dead(scan, role, ref),
+        }
+        out_pairs.append(pair)
+    return {
+        "reference": {"role": ref, "checkpoint": ckpts.get(ref), "zero_fraction": zf.get(ref),
+                      "top1": float(np.mean(dense_pred == labels)), "dead": graded_dead(scan, ref, ref)},
+        "n_images": int(len(labels)),
+        "ranking": "symmetric KL divergence between the two softmaxes, largest first",
+        "per_class_interval": "95% matched-pairs Wald interval of (rung - dense) top-1",
+        "per_class_test": f"McNemar's exact two-sided test; significant at p <= {ALPHA}",
+        "cka_estimator": scan.meta.get("cka_estimator"),
+        "dead_definitions": dead.__doc__.strip().split("\n\n")[1],
+        "pairs": out_pairs,
+    }
+
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The readable form of :func:`compare_scan` (``compare`` without ``--json``)."""
+    import pandas as pd
+
+    ref = report["reference"]
+    lines = [f"dense: top-1 {ref['top1'] * 100:.2f}% on {report['n_images']} test images", ""]
+    summary = pd.DataFrame([{
+        "rung": p["role"], "zeros": f"{p['zero_fraction'] * 100:.2f}%" if p["zero_fraction"] is not None else "?",
+        "top-1": f"{p['top1'] * 100:.2f}%", "disagree": p["disagreements"], "fixed": p["pruned_fixed"],
+        "broke": p["pruned_broke"], "classes p<=0.05": ", ".join(p["significant_classes"]) or "-",
+    } for p in report["pairs"]])
+    lines += [summary.to_string(index=False), ""]
+    cka = pd.DataFrame({p["role"]: p["cka"] for p in report["pairs"]}).T
+    lines += ["linear CKA with dense, per block:", cka.round(3).to_string(), ""]
+    for p in report["pairs"]:
+        pc = pd.DataFrame(p["per_class"])
+        pc = pd.DataFrame({
+            "class": pc["class"], "dense": (pc["dense_top1"] * 100).round(1), p["role"]: (pc["pruned_top1"] * 100).round(1),
+            "diff (pp)": (pc["diff"] * 100).round(2),
+            "95% CI": [f"[{lo * 100:+.2f}, {hi * 100:+.2f}]" for lo, hi in zip(pc["ci_low"], pc["ci_high"])],
+            "McNemar p": pc["p_value"].map(lambda v: f"{v:.3g}"), "": ["*" if s else "" for s in pc["significant"]],
+        })
+        lines += [f"per class, dense vs {p['role']}:", pc.to_string(index=False), ""]
+        dd = pd.DataFrame(p["dead"]).T.drop(columns=["channels"])
+        lines += [f"graded dead channels, {p['role']}:", dd.to_string(), ""]
+        top = p["disagreement_list"][:5]
+        if top:
+            lines.append(f"most different images ({p['role']}): " + "; ".join(
+                f"#{r['index']} {r['dense_pred']}->{r['pruned_pred']} (truth {r['truth']})" for r in top))
+            lines.append("")
+    return "\n".join(lines)
+
