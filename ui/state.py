@@ -21,13 +21,13 @@ from typing import Any, Callable, Mapping
 import streamlit as st
 
 from vggexplorer.model.ladder import DEFAULT_RUNG, RUNGS
-from vggexplorer.model.vgg import VGG_CFG, conv_block_names
+from vggexplorer.model.vgg import block_widths, conv_block_names
 
 from .markup import md_code
 from .modelset import ModelRef
 
 BLOCKS = conv_block_names()
-BLOCK_CHANNELS = dict(zip(BLOCKS, [c for c in VGG_CFG if c != "M"]))
+BLOCK_CHANNELS = block_widths()
 RUNG_PERCENTS = [r.percent for r in RUNGS]
 DEFAULT_IMAGE = 6000  # a frog, as in the seed post: the first frog in ImageFolder order
 URL_KEYS = ("img", "block", "ch", "pruned", "panel")

@@ -46,3 +46,21 @@ def test_the_model_is_built_from_the_lab_cfg():
             layers.append("M")
     assert layers == [64, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
     assert VGG_CFG == layers and m.classifier.in_features == 512 and m.classifier.out_features == 10
+
+
+def test_the_model_names_its_blocks_and_parameters():
+    from vggexplorer.model.vgg import block_widths, blocks, parameter_name, short_name
+
+    model = VGG()
+    found = blocks(model)
+    assert list(found) == [f"conv{i}" for i in range(8)]
+    # written out from the lab's layout: conv, bn, relu per block, a pool after blocks 1, 3, 5 and 7
+    assert [b.relu_index for b in found.values()] == [2, 5, 9, 12, 16, 19, 23, 26]
+    assert found["conv3"].conv is model.backbone.conv3 and found["conv3"].bn is model.backbone.bn3
+    assert found["conv3"].relu is model.backbone.relu3
+    assert block_widths() == {"conv0": 64, "conv1": 128, "conv2": 256, "conv3": 256,
+                              "conv4": 512, "conv5": 512, "conv6": 512, "conv7": 512}
+    assert short_name("backbone.conv3.weight") == "conv3"
+    assert short_name("backbone.bn3.bias") == "bn3.bias"
+    assert short_name("classifier.weight") == "classifier"
+    assert parameter_name("conv3") == "backbone.conv3.weight" and parameter_name("classifier") == "classifier.weight"

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from vggexplorer.views.explorer_model import model_summary
+from vggexplorer.model.vgg import short_name
 from vggexplorer.views.weight_figures import sensitivity_curves, sparsity_bars, weight_histogram
 from vggexplorer.model.vgg import prunable_parameters
 from vggexplorer.training.prune import layer_sparsity
@@ -44,7 +45,7 @@ def render() -> None:
                 st.metric("size on disk", f"{s.size_on_disk_bytes / 2**20:.1f} MiB")
     st.subheader("The two models shown")
     layers = list(prunable_parameters(next(iter(models.values()))))
-    short = [n.replace("backbone.", "").replace(".weight", "") for n in layers]
+    short = [short_name(n) for n in layers]
     st.subheader("Per-layer sparsity")
     sp = {slot: [layer_sparsity(m)[n] for n in layers] for slot, m in models.items()}
     st.plotly_chart(sparsity_bars(short, sp), key="sparsity", config={"displayModeBar": False})

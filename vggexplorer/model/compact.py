@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointError, model_from_checkpoint, read_checkpoint
-from .vgg import VGG
+from .vgg import VGG, short_name
 
 # Packing pays when it at least halves a layer: 8 bytes per non-zero against 4 per weight.
 MAX_DENSITY = 0.25
@@ -73,6 +73,6 @@ def load_compact(path: str | Path, max_density: float = MAX_DENSITY) -> VGG:
             raise CheckpointError(f"Sparse tensor '{name}' in {path} has {p['values'].numel()} values for "
                                   f"{index.numel()} mask bits: the file is damaged. Re-create it with "
                                   "`python -m vggexplorer prune`.")
-        layer = name[len("backbone."):-len(".weight")]
+        layer = short_name(name)
         setattr(model.backbone, layer, PackedConv2d(model.backbone.get_submodule(layer), index, p["values"]))
     return model

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import torch
 from torch import nn
@@ -22,9 +22,54 @@ VGG_CFG: list[int | str] = [64, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512
 NUM_CLASSES = 10
 
 
+POOL = "M"  # in a cfg: a 2x2 max pool; every other entry is a conv block's width
+
+
+def block_widths(cfg: list[int | str] = VGG_CFG) -> dict[str, int]:
+    """Block name -> its channels, in forward order: ``{"conv0": 64, "conv1": 128, ...}``."""
+    return {f"conv{i}": int(v) for i, v in enumerate(v for v in cfg if v != POOL)}
+
+
 def conv_block_names(cfg: list[int | str] = VGG_CFG) -> list[str]:
     """Names of the conv blocks in forward order: ``conv0``..``conv7``."""
-    return [f"conv{i}" for i in range(sum(1 for v in cfg if v != "M"))]
+    return list(block_widths(cfg))
+
+
+class Block(NamedTuple):
+    """One conv block of a built model: its name (``conv3``), its conv, BN and ReLU, and the position of the ReLU
+    among the backbone's children (what follows it is the rest of the network)."""
+
+    name: str
+    conv: nn.Module
+    bn: nn.Module
+    relu: nn.Module
+    relu_index: int
+
+
+def blocks(model: nn.Module) -> "OrderedDict[str, Block]":
+    """Block name -> :class:`Block`, in forward order: the one place that knows how the modules are named
+    (``backbone.conv3``, ``backbone.bn3``, ``backbone.relu3``). A compact model's packed convs are found too."""
+    names = [n for n, _ in model.backbone.named_children()]
+    out: "OrderedDict[str, Block]" = OrderedDict()
+    i = 0
+    while f"conv{i}" in names:
+        bb = model.backbone
+        out[f"conv{i}"] = Block(f"conv{i}", getattr(bb, f"conv{i}"), getattr(bb, f"bn{i}"), getattr(bb, f"relu{i}"),
+                                names.index(f"relu{i}"))
+        i += 1
+    return out
+
+
+def short_name(parameter: str) -> str:
+    """A parameter's or module's short name, as figures and tables show it: ``backbone.conv3.weight`` -> ``conv3``,
+    ``backbone.bn3.bias`` -> ``bn3.bias``, ``classifier.weight`` -> ``classifier``."""
+    name = parameter[len("backbone."):] if parameter.startswith("backbone.") else parameter
+    return name[: -len(".weight")] if name.endswith(".weight") else name
+
+
+def parameter_name(block: str) -> str:
+    """The state_dict key of a block's (or the classifier's) weight: ``conv3`` -> ``backbone.conv3.weight``."""
+    return "classifier.weight" if block == "classifier" else f"backbone.{block}.weight"
 
 
 class VGG(nn.Module):

@@ -19,6 +19,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from ..model.vgg import blocks
+
 DEFAULT_MIN_FIRE_FRACTION = 0.0
 
 
@@ -94,7 +96,7 @@ def describe_top2(probs: torch.Tensor, classes: list[str] | tuple[str, ...]) -> 
 
 def conv_modules(model: nn.Module) -> dict[str, nn.Conv2d]:
     """Block name -> its conv layer."""
-    return {n: m for n, m in model.backbone.named_children() if isinstance(m, nn.Conv2d)}
+    return {n: b.conv for n, b in blocks(model).items()}
 
 
 def weight_dead(model: nn.Module) -> dict[str, torch.Tensor]:

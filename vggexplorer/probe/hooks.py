@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..data.images import preprocess
+from ..model.vgg import blocks
 
 _LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -45,11 +46,7 @@ def model_lock(model: nn.Module) -> threading.RLock:
 
 def relu_modules(model: nn.Module) -> "OrderedDict[str, nn.Module]":
     """Block name (``conv0``..) -> the ReLU that ends it, in forward order."""
-    out: "OrderedDict[str, nn.Module]" = OrderedDict()
-    for name, mod in model.backbone.named_children():
-        if name.startswith("relu"):
-            out["conv" + name[len("relu"):]] = mod
-    return out
+    return OrderedDict((name, b.relu) for name, b in blocks(model).items())
 
 
 # Modules that never write into their input.
@@ -58,13 +55,12 @@ _READ_ONLY = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Li
 
 def needs_copy(model: nn.Module) -> dict[str, bool]:
     """Block -> whether a kept post-ReLU tensor must be cloned because the next module may modify it."""
-    children = list(model.backbone.named_children())
+    children = list(model.backbone.children())
     out = {}
-    for i, (name, _) in enumerate(children):
-        if name.startswith("relu"):
-            nxt = children[i + 1][1] if i + 1 < len(children) else None
-            safe = isinstance(nxt, _READ_ONLY) and not getattr(nxt, "inplace", False)
-            out["conv" + name[len("relu"):]] = not safe
+    for name, b in blocks(model).items():
+        nxt = children[b.relu_index + 1] if b.relu_index + 1 < len(children) else None
+        safe = isinstance(nxt, _READ_ONLY) and not getattr(nxt, "inplace", False)
+        out[name] = not safe
     return out
 
 

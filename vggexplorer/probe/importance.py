@@ -18,17 +18,16 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..model.vgg import blocks
 from .hooks import Capture, _as_input, _check_eval, block_hooks, relu_modules
 
 
 def suffix_modules(model: nn.Module, block: str) -> list[nn.Module]:
     """The backbone modules that follow ``block``'s ReLU (e.g. ``conv7`` -> ``[pool3]``)."""
-    relu = "relu" + block[len("conv"):]
-    names = [n for n, _ in model.backbone.named_children()]
-    if relu not in names:
-        raise ValueError(f"unknown block {block!r}; the model has {list(relu_modules(model))}")
-    children = list(model.backbone.children())
-    return children[names.index(relu) + 1:]
+    found = blocks(model)
+    if block not in found:
+        raise ValueError(f"unknown block {block!r}; the model has {list(found)}")
+    return list(model.backbone.children())[found[block].relu_index + 1:]
 
 
 def run_from_block(model: nn.Module, block: str, h: torch.Tensor) -> torch.Tensor:

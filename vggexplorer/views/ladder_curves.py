@@ -16,8 +16,9 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from ..model.vgg import short_name
 from ..stats.status import CATEGORIES, SPARSE_FILTER
-from .style import (ROLE_COLORS, STATUS_COLORS, STATUS_SYMBOLS, _block_key, _layout, _percent_scale, _short, rung_color, rung_label)
+from .style import (ROLE_COLORS, STATUS_COLORS, STATUS_SYMBOLS, _block_key, _layout, _percent_scale, rung_color, rung_label)
 
 def sparsity_axis(percents: Sequence[int], title: str = "weights zero (nominal)") -> dict:
     """An x axis for rungs: placed by the weights *left* (100 - p, log scale, reversed), labelled by the weights
@@ -138,7 +139,7 @@ def layer_sparsity_per_rung(sparsity: Mapping[int, Mapping[str, float]]) -> go.F
     """Grouped bars: each layer's share of zero weights, one trace per rung."""
     layers = list(dict.fromkeys(l for p in sorted(sparsity) for l in sparsity[p]))
     scale = _percent_scale([v for p in sparsity for v in sparsity[p].values()])
-    names = [_short(l) for l in layers]
+    names = [short_name(l) for l in layers]
     fig = go.Figure()
     for p in sorted(sparsity):
         label = rung_label(p)

@@ -15,6 +15,7 @@ from ..stats import status as dead
 from ..probe.hooks import block_output
 from ..stats.compare import grade_block
 from ..model.ladder import LADDER, percent_of, rung_by_role
+from ..model.vgg import blocks
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: the Explorer never needs it
     import pandas as pd
@@ -118,13 +119,13 @@ def channel_statuses(scan, block: str, channel: int) -> dict[str, str]:
 
 def filter_sparsity_of(model: nn.Module, block: str, channel: int) -> float:
     """Fraction of zero weights in one filter of ``block``."""
-    w = model.backbone.get_submodule(block).weight.detach()[channel]
+    w = blocks(model)[block].conv.weight.detach()[channel]
     return float((w == 0).float().mean())
 
 
 def filter_weights(model: nn.Module, block: str, channel: int) -> np.ndarray:
     """One filter's weights ``[Cin, 3, 3]`` as float32 numpy."""
-    return model.backbone.get_submodule(block).weight.detach()[channel].float().numpy().copy()
+    return blocks(model)[block].conv.weight.detach()[channel].float().numpy().copy()
 
 
 def block_across(models: Mapping[str, nn.Module], image: np.ndarray, block: str,

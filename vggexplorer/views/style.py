@@ -62,10 +62,6 @@ def _block_key(name: str) -> tuple:
     return (name[:m.start()], int(m.group(1))) if m else (name, -1)
 
 
-def _short(layer: str) -> str:
-    return layer.replace("backbone.", "").replace(".weight", "")
-
-
 def _pct(fraction: float) -> str:
     """93% ; one decimal where rounding would claim 0% or 100% of a filter that is neither."""
     s = f"{fraction * 100:.0f}%"

@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..model.vgg import short_name
 from .mosaic import mosaic_layout, tile
 from .style import DIVERGING, ROLE_COLORS, _layout
 
@@ -135,7 +136,7 @@ def sensitivity_curves(sparsities: Sequence[float], curves: Mapping[str, Sequenc
     """The pruning scan: hold-out accuracy against sparsity for each layer alone."""
     fig = go.Figure()
     for name, accs in curves.items():
-        short = name.replace("backbone.", "").replace(".weight", "")
+        short = short_name(name)
         fig.add_trace(go.Scatter(x=[0.0] + list(sparsities), y=[base] + list(accs), mode="lines+markers", name=short,
                                  hovertemplate=f"{short} @ %{{x:.0%}}: %{{y:.2%}}<extra></extra>"))
     fig.update_layout(height=360, xaxis=dict(title="sparsity of this layer alone", tickformat=".0%"),
