@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vggexplorer.stats.measures import CKA_BATCH, gram, hsic1, linear_cka, mcnemar_exact, minibatch_cka, paired_diff_interval, symmetric_kl
+from vggexplorer.stats.measures import CKA_BATCH, gram, hsic1, holm_adjusted, linear_cka, mcnemar_exact, minibatch_cka, paired_diff_interval, symmetric_kl
 
 
 def _x(n=600, p=24, seed=0):
@@ -97,3 +97,12 @@ def test_symmetric_kl():
     out = symmetric_kl(p, q)
     assert out[0] == 0.0
     assert out[1] == pytest.approx(2 * (0.9 * math.log(9) + 0.1 * math.log(1 / 9)))
+
+
+def test_holm_adjusted_on_worked_values():
+    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> running max 0.02, 0.03, 0.06, 0.06
+    assert holm_adjusted([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm_adjusted([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # 0.5 x 2 = 1, capped; then max(1, 0.6)
+    assert holm_adjusted([0.2]) == pytest.approx([0.2])  # one test: no correction
+    # ties keep their order and share a value: 0.01 x 3, 0.01 x 2 -> max 0.03; 0.5 x 1 -> 0.5
+    assert holm_adjusted([0.01, 0.5, 0.01]) == pytest.approx([0.03, 0.5, 0.03])

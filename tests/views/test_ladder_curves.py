@@ -245,8 +245,9 @@ def _class_rows(frac: bool):
         for cls, d in zip(("cat", "dog"), diffs):
             rows.append({"percent": p, "class": cls, "dense_top1": 0.9 * k, "pruned_top1": (0.9 + d) * k,
                          "diff": d * k, "ci_low": (d - 0.02) * k, "ci_high": (d + 0.01) * k,
-                         "p_value": 0.01 if cls == "cat" and p == 95 else 0.6,
-                         "significant": cls == "cat" and p == 95})
+                         "p_value": 0.001 if cls == "cat" and p == 95 else 0.01 if cls == "cat" else 0.6,
+                         "p_adjusted": 0.002 if cls == "cat" and p == 95 else 0.02 if cls == "cat" else 0.6,
+                         "significant": cls == "cat" and p == 95})  # 55% cat: raw 0.01, but not significant
     return rows
 
 
@@ -261,11 +262,13 @@ def test_per_class_accuracy_points_intervals_and_marks():
     assert r95.error_y.symmetric is False
     assert list(r95.marker.symbol) == ["star", "circle"] and list(r55.marker.symbol) == ["circle", "circle"]
     assert list(r95.marker.size) == [14, 8] and list(r95.marker.line.width) == [1.5, 0]
-    np.testing.assert_allclose(r95.customdata[0], [90, 86, -6, -3, 0.01])
-    assert list(r95.text) == ["significant (p ≤ 0.05)", ""]
+    np.testing.assert_allclose(r95.customdata[0], [90, 86, -6, -3, 0.001, 0.002])
+    assert list(r95.text) == ["significant", "not significant"]
+    assert list(r55.text) == ["not significant", "not significant"]  # a raw p of 0.01 is not a star by itself
     assert "pruned 95% · %{x}" in r95.hovertemplate and "McNemar p" in r95.hovertemplate
+    assert "Holm-adjusted" in r95.hovertemplate
     assert r95.marker.color == rung_color(95) != r55.marker.color
-    assert legend.marker.symbol == "star" and "p ≤ 0.05" in legend.name
+    assert legend.marker.symbol == "star" and "Holm-corrected over 10 classes" in legend.name
     (zero,) = fig.layout.shapes
     assert zero.y0 == zero.y1 == 0
     assert fig.layout.scattermode == "group"

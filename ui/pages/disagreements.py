@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from vggexplorer.views import ladder_model as lv
+from vggexplorer.stats.compare import per_class_test
 from vggexplorer.views.comparison_figures import disagreement_caption, per_class_accuracy
 from vggexplorer.views.ladder_curves import cka_by_block
 from vggexplorer.model.ladder import rung_by_percent
@@ -41,8 +42,9 @@ def render() -> None:
     _summary(pair, report)
     _grid(f, report, rung)
     st.subheader("Per-class accuracy, dense against every rung")
-    st.caption("Rung minus dense, percentage points, with 95% matched-pairs intervals; stars mark classes where "
-               "McNemar's exact test on the paired predictions gives p <= 0.05.")
+    st.caption("Rung minus dense, percentage points, with 95% matched-pairs intervals. Stars mark the classes "
+               f"that pay significantly: {per_class_test()} (each rung tests ten classes, so about 0.4 uncorrected "
+               "p <= 0.05 per rung are expected by chance alone).")
     st.plotly_chart(per_class_accuracy(lv.per_class_rows(report)), key="per_class", **CHART)
     st.subheader("Representation similarity per block (linear CKA with dense)")
     st.caption(report.get("cka_estimator") or "")
@@ -57,8 +59,8 @@ def _summary(pair, report) -> None:
     c.metric("fixed by pruning", pair["pruned_fixed"], delta_color="off")
     d.metric("broken by pruning", pair["pruned_broke"], delta_color="off")
     sig = pair["significant_classes"]
-    st.markdown("Classes that pay significantly (McNemar p <= 0.05): " + (", ".join(f"**{c}**" for c in sig)
-                                                                           if sig else "none"))
+    st.markdown(f"Classes that pay significantly ({per_class_test()}): "
+                + (", ".join(f"**{c}**" for c in sig) if sig else "none"))
 
 
 def _grid(f, report, rung) -> None:

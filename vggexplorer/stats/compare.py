@@ -5,8 +5,9 @@ per-block CKA and the graded dead counts (what ``python -m vggexplorer compare``
   when dense is wrong and the rung right, *broke* when dense is right and the rung wrong. Ranked
   by the symmetric KL divergence between the two models' softmaxes (largest first).
 * **Per class**: paired accuracies, their difference (rung minus dense) with a 95% matched-pairs
-  Wald interval, and McNemar's exact p-value on that class's paired predictions; classes with
-  p <= 0.05 are named.
+  Wald interval, and McNemar's exact p-value on that class's paired predictions. Each rung tests ten
+  classes, so the p-values are Holm-Bonferroni adjusted over the ten (:data:`PER_CLASS_TEST`); only the
+  classes whose adjusted p is <= ``ALPHA`` are called significant.
 * **CKA**: linear CKA per block between dense and the rung, and between each rung and the one
   below (see :mod:`vggexplorer.stats` for the estimator).
 """
@@ -20,9 +21,21 @@ import numpy as np
 from . import status as dead
 from ..model.ladder import percent_of
 from ..model.vgg import CIFAR10_CLASSES
-from .measures import mcnemar_exact, paired_diff_interval, symmetric_kl
+from .measures import holm_adjusted, mcnemar_exact, paired_diff_interval, symmetric_kl
 
-ALPHA = 0.05
+ALPHA = 0.05  # family-wise, per rung
+
+
+def per_class_test(n_classes: int = len(CIFAR10_CLASSES)) -> str:
+    """What the per-class stars mean, as every page, the model card and ``compare`` state it."""
+    return f"McNemar, Holm-corrected over {n_classes} classes, adjusted p ≤ {ALPHA:g}"
+
+
+# ``compare --json`` names the method and keeps both p-values
+PER_CLASS_TEST = {"test": "McNemar's exact two-sided test on the class's paired predictions",
+                  "correction": "holm", "family": "the classes of one rung", "alpha": ALPHA,
+                  "p_value": "raw", "p_adjusted": "Holm-Bonferroni adjusted over the family",
+                  "significant": "p_adjusted <= alpha"}
 
 
 def disagreements(dense_probs: np.ndarray, pruned_probs: np.ndarray, labels: np.ndarray,
@@ -57,7 +70,8 @@ def disagreements(dense_probs: np.ndarray, pruned_probs: np.ndarray, labels: np.
 
 def per_class(dense_pred: np.ndarray, pruned_pred: np.ndarray, labels: np.ndarray,
               classes: Sequence[str] = CIFAR10_CLASSES) -> list[dict[str, Any]]:
-    """One row per class: paired top-1s, their difference with a 95% interval, McNemar's exact p."""
+    """One row per class: paired top-1s, their difference with a 95% interval, McNemar's exact p (raw and Holm
+    adjusted over the classes) and whether the adjusted p is at most ``ALPHA``."""
     rows = []
     for ci, name in enumerate(classes):
         m = labels == ci
@@ -67,8 +81,10 @@ def per_class(dense_pred: np.ndarray, pruned_pred: np.ndarray, labels: np.ndarra
         p = mcnemar_exact(b, c)
         rows.append({"class": name, "n": n, "dense_top1": float(d_ok.mean()) if n else 0.0,
                      "pruned_top1": float(p_ok.mean()) if n else 0.0, "diff": diff, "ci_low": lo, "ci_high": hi,
-                     "dense_right_pruned_wrong": b, "dense_wrong_pruned_right": c, "p_value": p,
-                     "significant": bool(p <= ALPHA)})
+                     "dense_right_pruned_wrong": b, "dense_wrong_pruned_right": c, "p_value": p})
+    for row, adj in zip(rows, holm_adjusted([r["p_value"] for r in rows])):
+        row["p_adjusted"] = float(adj)
+        row["significant"] = bool(adj <= ALPHA)
     return rows
 
 
@@ -120,7 +136,7 @@ def compare_scan(scan) -> dict[str, Any]:
         "n_images": int(len(labels)),
         "ranking": "symmetric KL divergence between the two softmaxes, largest first",
         "per_class_interval": "95% matched-pairs Wald interval of (rung - dense) top-1",
-        "per_class_test": f"McNemar's exact two-sided test; significant at p <= {ALPHA}",
+        "per_class_test": {**PER_CLASS_TEST, "summary": per_class_test()},
         "cka_estimator": scan.meta.get("cka_estimator"),
         "dead_definitions": dead.__doc__.strip().split("\n\n")[1],
         "pairs": out_pairs,
@@ -137,7 +153,7 @@ def format_table(report: dict[str, Any]) -> str:
     summary = pd.DataFrame([{
         "rung": p["role"], "zeros": f"{p['zero_fraction'] * 100:.2f}%" if p["zero_fraction"] is not None else "?",
         "top-1": f"{p['top1'] * 100:.2f}%", "disagree": p["disagreements"], "fixed": p["pruned_fixed"],
-        "broke": p["pruned_broke"], "classes p<=0.05": ", ".join(p["significant_classes"]) or "-",
+        "broke": p["pruned_broke"], "significant (Holm)": ", ".join(p["significant_classes"]) or "-",
     } for p in report["pairs"]])
     lines += [summary.to_string(index=False), ""]
     cka = pd.DataFrame({p["role"]: p["cka"] for p in report["pairs"]}).T
@@ -148,9 +164,10 @@ def format_table(report: dict[str, Any]) -> str:
             "class": pc["class"], "dense": (pc["dense_top1"] * 100).round(1), p["role"]: (pc["pruned_top1"] * 100).round(1),
             "diff (pp)": (pc["diff"] * 100).round(2),
             "95% CI": [f"[{lo * 100:+.2f}, {hi * 100:+.2f}]" for lo, hi in zip(pc["ci_low"], pc["ci_high"])],
-            "McNemar p": pc["p_value"].map(lambda v: f"{v:.3g}"), "": ["*" if s else "" for s in pc["significant"]],
+            "McNemar p": pc["p_value"].map(lambda v: f"{v:.3g}"), "Holm p": pc["p_adjusted"].map(lambda v: f"{v:.3g}"),
+            "": ["*" if s else "" for s in pc["significant"]],
         })
-        lines += [f"per class, dense vs {p['role']}:", pc.to_string(index=False), ""]
+        lines += [f"per class, dense vs {p['role']} (* {per_class_test()}):", pc.to_string(index=False), ""]
         dd = pd.DataFrame(p["dead"]).T.drop(columns=["channels"])
         lines += [f"graded dead channels, {p['role']}:", dd.to_string(), ""]
         top = p["disagreement_list"][:5]

@@ -105,6 +105,23 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail / 2 ** n)
 
 
+def holm_adjusted(p_values: "np.ndarray | list[float]") -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values of a family of ``m`` tests, in the input order.
+
+    Sorted ascending, the ``i``-th smallest (``i`` from 0) is multiplied by ``m - i``; each adjusted value is the
+    running maximum of those products, capped at 1 (Holm 1979; the step-down procedure "reject while
+    ``p_(i) <= alpha / (m - i)``" rejects exactly the hypotheses whose adjusted value is ``<= alpha``). Controls
+    the family-wise error rate at ``alpha`` under any dependence between the tests.
+    """
+    p = np.asarray(p_values, np.float64)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m, np.float64)
+    out[order] = np.minimum(stepped, 1.0)
+    return out
+
+
 def paired_diff_interval(b: int, c: int, n: int, z: float = 1.959963984540054) -> tuple[float, float, float]:
     """Difference of two paired accuracies, second minus first, with its 95% Wald interval.
 

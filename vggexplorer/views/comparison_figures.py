@@ -9,10 +9,13 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from ..stats.compare import per_class_test
 from .style import _layout, _percent_scale, rung_color, rung_label
 
 def per_class_accuracy(rows: Sequence[Mapping]) -> go.Figure:
-    """Per class, pruned − dense top-1 (percentage points) with its 95% interval; one trace per rung."""
+    """Per class, pruned − dense top-1 (percentage points) with its 95% interval; one trace per rung. A star marks
+    a class whose McNemar p, Holm-adjusted over the rung's classes, is at most the family-wise alpha
+    (:func:`vggexplorer.stats.compare.per_class_test`)."""
     by_rung: dict[int, list[Mapping]] = defaultdict(list)
     for r in rows:
         by_rung[r["percent"]].append(r)
@@ -24,7 +27,7 @@ def per_class_accuracy(rows: Sequence[Mapping]) -> go.Figure:
         lo = np.array([r["ci_low"] for r in rs], np.float64) * scale
         hi = np.array([r["ci_high"] for r in rs], np.float64) * scale
         sig = [bool(r["significant"]) for r in rs]
-        cd = np.array([[r["dense_top1"] * scale, r["pruned_top1"] * scale, l, h, r["p_value"]]
+        cd = np.array([[r["dense_top1"] * scale, r["pruned_top1"] * scale, l, h, r["p_value"], r["p_adjusted"]]
                        for r, l, h in zip(rs, lo, hi)], np.float64)
         fig.add_trace(go.Scatter(
             x=[r["class"] for r in rs], y=diff, name=label, mode="markers", customdata=cd,
@@ -33,11 +36,12 @@ def per_class_accuracy(rows: Sequence[Mapping]) -> go.Figure:
             marker=dict(color=rung_color(p), symbol=["star" if s else "circle" for s in sig],
                         size=[14 if s else 8 for s in sig],
                         line=dict(color="#000000", width=[1.5 if s else 0 for s in sig])),
-            text=["significant (p ≤ 0.05)" if s else "" for s in sig],
+            text=["significant" if s else "not significant" for s in sig],
             hovertemplate=f"{label} · %{{x}}<br>Δ %{{y:+.2f}} pp [%{{customdata[2]:+.2f}}, %{{customdata[3]:+.2f}}]"
                           "<br>dense %{customdata[0]:.1f}% → %{customdata[1]:.1f}%"
-                          "<br>McNemar p = %{customdata[4]:.3g} %{text}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="p ≤ 0.05 (McNemar)",
+                          "<br>McNemar p = %{customdata[4]:.3g}, Holm-adjusted %{customdata[5]:.3g}: %{text}"
+                          "<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"★ {per_class_test()}",
                              marker=dict(symbol="star", size=12, color="#969696", line=dict(color="#000000", width=1.5))))
     fig.add_hline(y=0, line=dict(color="#636363", width=1))
     return _layout(fig, "Per-class top-1, pruned − dense (percentage points, 95% interval)", 380,
