@@ -59,3 +59,92 @@ def test_scan_and_export_write_their_files(tmp_path):
 
     im = Image.open(tmp_path / "frog.png")
     assert im.width > 500 and im.height > 2000  # 16 labelled grids: 8 blocks x 2 models
+
+
+# ---- prune's and train's flags are their configs' fields ------------------------------------------
+
+def _options(command: str) -> dict[str, object]:
+    """Flag -> default of one subcommand's parser."""
+    from vggexplorer.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    return {a.option_strings[-1]: a.default for a in sub._actions if a.option_strings}
+
+
+PIPELINE_FLAGS = {"--help", "--data-dir", "--download-root", "--checkpoint", "--run-dir", "--out", "--resume"}
+
+
+def test_prune_flags_are_prune_config_fields_with_its_defaults():
+    from dataclasses import fields
+
+    from vggexplorer.training.prune import PruneConfig
+
+    opts = _options("prune")
+    defaults = PruneConfig()
+    assert set(opts) - PIPELINE_FLAGS == {"--" + f.name.replace("_", "-") for f in fields(PruneConfig)}
+    for f in fields(PruneConfig):
+        assert opts["--" + f.name.replace("_", "-")] == getattr(defaults, f.name), f.name
+    # every flag prune took before its flags came from PruneConfig, by name
+    assert {"--target-sparsity", "--finetune-epochs", "--finetune-lr", "--scan-sparsities", "--scan-images",
+            "--batch-size", "--seed", "--precision", "--max-steps-per-epoch", "--max-layer-sparsity",
+            "--distill-from", "--distill-weight", "--distill-temperature"} <= set(opts)
+
+
+def test_train_flags_are_train_config_fields_but_extra():
+    from dataclasses import fields
+
+    from vggexplorer.training.train import TrainConfig
+
+    opts = _options("train")
+    assert set(opts) - PIPELINE_FLAGS == {"--" + f.name.replace("_", "-") for f in fields(TrainConfig)} - {"--extra"}
+    assert opts["--nesterov"] is True and opts["--resolution-schedule"] == "16:4,24:2,32:14"
+
+
+def test_prune_flags_parse_into_the_config():
+    from vggexplorer.cli.flags import config_from_args
+    from vggexplorer.cli.main import build_parser
+    from vggexplorer.training.prune import PruneConfig
+
+    args = build_parser().parse_args(["prune", "--target-sparsity", "0.75", "--scan-sparsities", "0.5,0.9",
+                                      "--distill-from", "checkpoints/dense.pt", "--distill-weight", "0.5",
+                                      "--max-steps-per-epoch", "3", "--resume"])
+    assert config_from_args(PruneConfig, args) == PruneConfig(
+        target_sparsity=0.75, scan_sparsities=[0.5, 0.9], distill_from="checkpoints/dense.pt", distill_weight=0.5,
+        max_steps_per_epoch=3)
+    assert args.resume and config_from_args(PruneConfig, build_parser().parse_args(["prune"])) == PruneConfig()
+
+
+def test_the_ladder_script_uses_only_prune_flags():
+    import re
+
+    script = (REPO / "scripts" / "make_ladder.sh").read_text()
+    used = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", script))
+    assert {"--scan-sparsities", "--max-layer-sparsity", "--distill-temperature"} <= used
+    assert used <= set(_options("prune"))
+
+
+def test_the_model_card_prune_command_prints_the_non_default_flags_and_parses_back():
+    import shlex
+
+    from vggexplorer.cli.card import prune_command
+    from vggexplorer.cli.flags import config_from_args
+    from vggexplorer.cli.main import build_parser
+    from vggexplorer.training.prune import PruneConfig
+
+    recipe = {"command": "prune", "source_checkpoint": "checkpoints/pruned.pt", "target_sparsity": 0.75,
+              "finetune_epochs": 3, "scan_sparsities": [0.3, 0.9], "scan_images": 2000, "finetune_lr": 0.01,
+              "momentum": 0.9, "seed": 0, "max_layer_sparsity": 0.99, "distill_from": "checkpoints/dense.pt",
+              "distill_weight": 0.5, "distill_temperature": 4.0, "max_steps_per_epoch": None,
+              "precision_used": "bf16", "source_sha256": "ab12"}
+    cmd = prune_command(recipe, "checkpoints/pruned-75.pt", "runs/p75")
+    assert cmd == ("python -m vggexplorer prune --data-dir ../shared/data/cifar10 --checkpoint checkpoints/pruned.pt "
+                   "--target-sparsity 0.75 --finetune-epochs 3 --scan-sparsities 0.3,0.9 --scan-images 2000 "
+                   "--max-layer-sparsity 0.99 --distill-from checkpoints/dense.pt --distill-weight 0.5 "
+                   "--run-dir runs/p75 --out checkpoints/pruned-75.pt")
+    cfg = config_from_args(PruneConfig, build_parser().parse_args(shlex.split(cmd)[3:]))
+    assert cfg == PruneConfig(target_sparsity=0.75, finetune_epochs=3, scan_sparsities=[0.3, 0.9], scan_images=2000,
+                              max_layer_sparsity=0.99, distill_from="checkpoints/dense.pt", distill_weight=0.5)
+    # a recipe at the defaults: only the rung's own target and epochs
+    assert prune_command({"dense_checkpoint": "d.pt", "target_sparsity": 0.55, "finetune_epochs": 5}, "o.pt", "r") == (
+        "python -m vggexplorer prune --data-dir ../shared/data/cifar10 --checkpoint d.pt --target-sparsity 0.55 "
+        "--finetune-epochs 5 --run-dir r --out o.pt")

@@ -115,3 +115,36 @@ def test_shipped_pruned_is_pruned_with_metadata(dense_model, pruned_model):
     assert overall_sparsity(dense_model) < 0.01
     d, q = dense_model.meta["metrics"]["test_top1"], pruned_model.meta["metrics"]["test_top1"]
     assert q >= d - 0.003
+
+
+def test_a_damaged_mask_is_named_by_both_readers(tmp_path):
+    """One mask check: the full loader and the compact one refuse a mask whose bits do not match its values."""
+    from vggexplorer.model.checkpoint import CheckpointError, make_checkpoint, unpack_mask
+    from vggexplorer.model.compact import load_compact
+
+    w = torch.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, 0.0]])
+    _, packed = pack_state_dict({"w": w}, half=False, sparse=True)
+    assert unpack_mask("w", packed["w"]).tolist() == [False, True, False, True, False, False]
+    damaged = {**packed["w"], "values": torch.tensor([1.5, 2.0, 3.0])}  # 3 values for 2 mask bits
+    message = ("Sparse tensor 'w' has 3 values for 2 mask bits: the file is damaged. Re-create it with "
+               "`python -m vggexplorer prune`.")
+    with pytest.raises(CheckpointError) as e:
+        unpack_state_dict({}, {"w": damaged})
+    assert str(e.value) == message
+
+    torch.manual_seed(0)
+    m = VGG().eval()
+    with torch.no_grad():
+        w = m.backbone.conv7.weight
+        w[w.abs() <= w.abs().flatten().kthvalue(int(0.9 * w.numel())).values] = 0  # 90% zero: held packed
+    ckpt = make_checkpoint(m, {"role": "pruned"}, half=False, sparse=True)
+    entry = ckpt["sparse"]["backbone.conv7.weight"]
+    entry["values"] = entry["values"][:-1]  # one value short
+    torch.save(ckpt, tmp_path / "bad.pt")
+    n = int(entry["values"].numel())
+    tail = f"has {n} values for {n + 1} mask bits: the file is damaged"
+    with pytest.raises(CheckpointError, match=rf"^Sparse tensor 'backbone\.conv7\.weight' {tail}"):
+        load_model(tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError) as e:  # the compact loader unpacks the held layer itself, and names the file
+        load_compact(tmp_path / "bad.pt")
+    assert str(e.value).startswith(f"Sparse tensor 'backbone.conv7.weight' in {tmp_path / 'bad.pt'} {tail}")

@@ -64,3 +64,23 @@ def test_the_model_names_its_blocks_and_parameters():
     assert short_name("backbone.bn3.bias") == "bn3.bias"
     assert short_name("classifier.weight") == "classifier"
     assert parameter_name("conv3") == "backbone.conv3.weight" and parameter_name("classifier") == "classifier.weight"
+
+
+def test_weight_sparsity_by_hand():
+    from torch import nn
+
+    from vggexplorer.model.vgg import layer_sparsity, sparsity_of, zero_fraction
+
+    a = torch.tensor([[0.0, 1.0], [0.0, 0.0]])  # 3 of 4 zero
+    b = torch.tensor([0.0, 2.0, 3.0, 4.0, 5.0, 6.0])  # 1 of 6 zero
+    assert sparsity_of(a) == 0.75
+    assert sparsity_of({"a": a, "b": b}) == 0.4  # (3 + 1) / (4 + 6): pooled over entries, not a mean of fractions
+    assert sparsity_of([a, b]) == sparsity_of(w for w in (a, b)) == 0.4
+    assert sparsity_of({}) == 0.0
+    m = nn.Sequential(nn.Conv2d(1, 2, 1, bias=True), nn.Flatten(), nn.Linear(2, 2))
+    with torch.no_grad():
+        m[0].weight.copy_(torch.tensor([0.0, 1.0]).view(2, 1, 1, 1))  # 1 of 2 zero
+        m[0].bias.zero_()  # biases never count
+        m[2].weight.copy_(torch.tensor([[0.0, 0.0], [0.0, 7.0]]))  # 3 of 4 zero
+    assert layer_sparsity(m) == {"0.weight": 0.5, "2.weight": 0.75}
+    assert zero_fraction(m) == 4 / 6

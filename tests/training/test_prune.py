@@ -147,38 +147,43 @@ def test_ladder_masks_are_nested_across_two_rungs(tmp_path):
     assert nested(pl, revived) == [name]
 
 
-def test_a_ladder_step_resumes_where_it_stopped(tmp_path, monkeypatch):
-    import vggexplorer.training.prune as prune_mod
+def test_a_ladder_step_resumes_where_it_stopped(tmp_path):
     from vggexplorer import load_model
     from vggexplorer.errors import ConfigError
+    from vggexplorer.training.prune import prune_pipeline
 
     split = _ladder_setup(tmp_path)
-    prune_mod.prune_pipeline(_cfg(0.5), tmp_path / "dense.pt", split, tmp_path / "r1", tmp_path / "p50.pt",
-                             progress=False)
+    prune_pipeline(_cfg(0.5), tmp_path / "dense.pt", split, tmp_path / "r1", tmp_path / "p50.pt", progress=False)
     cfg = _cfg(0.8)
     # the uninterrupted run
-    whole = prune_mod.prune_pipeline(cfg, tmp_path / "p50.pt", split, tmp_path / "a", tmp_path / "a.pt", progress=False)
-    # the same run, stopped after its first fine-tuning epoch, then resumed
-    real_epoch, calls = prune_mod.sgd_epoch, []
+    whole = prune_pipeline(cfg, tmp_path / "p50.pt", split, tmp_path / "a", tmp_path / "a.pt", progress=False)
 
-    def stop_after_one(*a, **kw):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real_epoch(*a, **kw)
+    # the same run, stopped right after its first fine-tuning epoch was saved, then resumed
+    class Stop(Exception):
+        pass
 
-    monkeypatch.setattr(prune_mod, "sgd_epoch", stop_after_one)
-    with pytest.raises(KeyboardInterrupt):
-        prune_mod.prune_pipeline(cfg, tmp_path / "p50.pt", split, tmp_path / "b", tmp_path / "b.pt", progress=False)
+    def stop(rec):
+        raise Stop
+
+    with pytest.raises(Stop):
+        prune_pipeline(cfg, tmp_path / "p50.pt", split, tmp_path / "b", tmp_path / "b.pt", progress=False,
+                       on_epoch=stop)
     assert (tmp_path / "b" / "finetune_state.pt").exists() and not (tmp_path / "b.pt").exists()
-    monkeypatch.setattr(prune_mod, "sgd_epoch", real_epoch)
-    with pytest.raises(ConfigError, match="another config"):
-        prune_mod.prune_pipeline(_cfg(0.8, finetune_lr=0.5), tmp_path / "p50.pt", split, tmp_path / "b",
-                                 tmp_path / "b.pt", resume=True, progress=False)
-    resumed = prune_mod.prune_pipeline(cfg, tmp_path / "p50.pt", split, tmp_path / "b", tmp_path / "b.pt",
-                                       resume=True, progress=False)
-    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
-    assert resumed["history"][0] == whole["history"][0] | {"epoch_s": resumed["history"][0]["epoch_s"]}
+    saved = torch.load(tmp_path / "b" / "finetune_state.pt", weights_only=True)
+    assert saved["epoch"] == 1 and saved["config"]["finetune_lr"] == 0.01
+    with pytest.raises(ConfigError, match=r"another config: finetune_lr \(saved 0\.01, now 0\.5\)\. Use a new"):
+        prune_pipeline(_cfg(0.8, finetune_lr=0.5), tmp_path / "p50.pt", split, tmp_path / "b",
+                       tmp_path / "b.pt", resume=True, progress=False)
+    ran = []
+    resumed = prune_pipeline(cfg, tmp_path / "p50.pt", split, tmp_path / "b", tmp_path / "b.pt",
+                             resume=True, progress=False, on_epoch=lambda rec: ran.append(rec["epoch"]))
+    assert ran == [2]  # epoch 1 was not run again
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2] and resumed["history"][0] == saved["history"][0]
+
+    def untimed(history):
+        return [{k: v for k, v in h.items() if k not in ("epoch_s", "images_per_s")} for h in history]
+
+    assert untimed(resumed["history"]) == untimed(whole["history"])  # epoch 1 from the state, epoch 2 recomputed
     a, b = load_model(tmp_path / "a.pt").state_dict(), load_model(tmp_path / "b.pt").state_dict()
     for k in a:
-        torch.testing.assert_close(a[k], b[k], msg=k)
+        assert torch.equal(a[k], b[k]), k

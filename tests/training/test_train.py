@@ -14,6 +14,11 @@ def _cfg(**kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
+def _untimed(history):
+    """The metrics records without their wall-clock fields, which no two runs share."""
+    return [{k: v for k, v in h.items() if k not in ("epoch_s", "images_per_s")} for h in history]
+
+
 def test_schedules():
     assert parse_resolution_schedule("16:2,24:1,32:2", 6) == [16, 16, 24, 32, 32, 32]
     assert triangular_lr(0, 100, 0.4, 0.3) == 0.0
@@ -40,7 +45,16 @@ def test_two_step_training_smoke_and_exact_resume(tmp_path, test_split):
     with pytest.raises(Stop):
         train(_cfg(), small, tmp_path / "b", tmp_path / "b.pt", progress=False, on_epoch=stop_after_first)
     assert not (tmp_path / "b.pt").exists()
-    train(_cfg(), small, tmp_path / "b", tmp_path / "b.pt", progress=False, resume=True)
+    saved = torch.load(tmp_path / "b" / "state.pt", weights_only=True)
+    assert saved["epoch"] == 1 and saved["step"] == 2 and saved["config"]["seed"] == 3  # 2 steps per epoch
+    ran = []
+    resumed = train(_cfg(), small, tmp_path / "b", tmp_path / "b.pt", progress=False, resume=True,
+                    on_epoch=lambda rec: ran.append(rec["epoch"]))
+    assert ran == [2]  # epoch 1 came from the state, not from running it again
+    assert resumed["history"][0] == saved["history"][0]
+    # the interrupted run's seconds are counted: epoch 1's from the state plus epoch 2's (each rounded to 0.1 s)
+    assert resumed["wall_time_s"] == pytest.approx(saved["wall_s"] + resumed["history"][1]["epoch_s"], abs=0.11)
+    assert _untimed(resumed["history"]) == _untimed(meta["history"])
     a, b = torch.load(tmp_path / "a.pt", weights_only=True), torch.load(tmp_path / "b.pt", weights_only=True)
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), f"resumed run differs at {k}"
@@ -49,33 +63,5 @@ def test_two_step_training_smoke_and_exact_resume(tmp_path, test_split):
 def test_resume_refuses_another_config(tmp_path, test_split):
     small = test_split.subset(np.arange(0, 10000, 25))
     train(_cfg(epochs=1), small, tmp_path / "r", tmp_path / "r.pt", progress=False)
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match=r"another config: lr \(saved 0\.4, now 0\.1\)\. Use a new --run-dir"):
         train(_cfg(epochs=1, lr=0.1), small, tmp_path / "r", tmp_path / "r2.pt", progress=False, resume=True)
-
-
-def test_sgd_epoch_counts_steps_sets_lr_and_calls_after_step():
-    from torch import nn
-
-    from vggexplorer.training.train import sgd_epoch
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    data_x, data_y = torch.randn(10, 1, 2, 2), torch.arange(10) % 3
-    lrs, calls = [], []
-
-    def after():
-        calls.append(opt.param_groups[0]["lr"])
-
-    batches = [np.arange(0, 4), np.arange(4, 8), np.arange(8, 10)]
-    seen_logits = []  # what each step's forward produced, to recount correct answers and loss independently
-    model.register_forward_hook(lambda mod, inp, out: seen_logits.append(out.detach().clone()))
-    ep = sgd_epoch(model, opt, batches, lambda b: (data_x[b], data_y[b]), lambda i: lrs.append(i) or 0.1 * i,
-                   step=5, precision="fp32", crit=nn.CrossEntropyLoss(), desc=None, after_step=after)
-    assert lrs == [5, 6, 7] and calls == pytest.approx([0.5, 0.6, 0.7])
-    ys = [data_y[b] for b in batches]
-    assert (ep.step, ep.seen) == (8, 10)
-    assert ep.correct == sum(int((lg.argmax(1) == y).sum()) for lg, y in zip(seen_logits, ys))
-    assert ep.loss_sum == pytest.approx(sum(float(nn.functional.cross_entropy(lg, y)) * len(y)
-                                            for lg, y in zip(seen_logits, ys)))
-    assert not model.training  # left in eval mode, ready for validation

@@ -7,8 +7,10 @@ from typing import Any, Mapping
 
 from ..files import DATA_DIR_HINT
 from ..model.checkpoint import read_checkpoint, unpack_state_dict
-from ..stats.status import CATEGORIES, SPARSE_FILTERS
-from ..model.ladder import rung_by_role
+from ..stats.status import ALIVE, CATEGORIES, SPARSE_FILTERS, definitions_markdown
+from ..model.ladder import percent_of, rung_label
+from ..model.vgg import sparsity_of
+from .flags import flag_name, non_default_flags, show
 
 TRAIN_CMD = (f"python -m vggexplorer train --data-dir {DATA_DIR_HINT} --run-dir runs/dense "
              "--out runs/dense/dense.pt && cp runs/dense/dense.pt checkpoints/dense.pt")
@@ -20,18 +22,15 @@ def _pct(v: Any, digits: int = 2) -> str:
 
 
 def prune_command(recipe: Mapping[str, Any], out: str, run_dir: str) -> str:
-    """The exact ``prune`` command line that a checkpoint's recipe records."""
-    parts = ["python -m vggexplorer prune", f"--data-dir {DATA_DIR_HINT}", f"--checkpoint {recipe.get('source_checkpoint', recipe.get('dense_checkpoint'))}",
-             f"--target-sparsity {recipe.get('target_sparsity')}", f"--finetune-epochs {recipe.get('finetune_epochs')}"]
-    defaults = {"finetune_lr": 0.01, "scan_images": 5000, "max_layer_sparsity": 0.95, "batch_size": 512, "seed": 0}
-    for key, dflt in defaults.items():
-        if recipe.get(key, dflt) != dflt:
-            parts.append(f"--{key.replace('_', '-')} {recipe[key]}")
-    if recipe.get("scan_sparsities") and recipe["scan_sparsities"] != [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]:
-        parts.append("--scan-sparsities " + ",".join(str(s) for s in recipe["scan_sparsities"]))
-    if recipe.get("distill_from") and recipe.get("distill_weight"):
-        parts.append(f"--distill-from {recipe['distill_from']} --distill-weight {recipe['distill_weight']} "
-                     f"--distill-temperature {recipe.get('distill_temperature')}")
+    """The exact ``prune`` command line that a checkpoint's recipe records: the source, the rung's target and
+    fine-tuning epochs, then every other flag whose recorded value is not PruneConfig's default."""
+    from ..training.prune import PruneConfig
+
+    always = ("target_sparsity", "finetune_epochs")
+    parts = ["python -m vggexplorer prune", f"--data-dir {DATA_DIR_HINT}",
+             f"--checkpoint {recipe.get('source_checkpoint', recipe.get('dense_checkpoint'))}"]
+    parts += [f"{flag_name(k)} {show(recipe.get(k))}" for k in always]
+    parts += non_default_flags(PruneConfig, recipe, skip=always)
     parts += [f"--run-dir {run_dir}", f"--out {out}"]
     return " ".join(parts)
 
@@ -47,10 +46,9 @@ def model_card(models: Mapping[str, Path], scan_path: Path | None = None) -> str
     sd = {r: unpack_state_dict(c["state_dict"], c["sparse"]) for r, c in ck.items()}
     dense = roles[0]
     layers = [k for k, v in sd[dense].items() if v.dim() > 1]
-    total = sum(sd[dense][k].numel() for k in layers)
 
     def zeros(r: str) -> float:
-        return sum(int((sd[r][k] == 0).sum()) for k in layers) / total
+        return sparsity_of(sd[r][k] for k in layers)
 
     def nonzero_params(r: str) -> int:  # parameters only (BatchNorm buffers are not parameters), as shipped
         return sum(int((v != 0).sum()) for k, v in sd[r].items() if not k.endswith(BN_BUFFERS))
@@ -105,7 +103,8 @@ def model_card(models: Mapping[str, Path], scan_path: Path | None = None) -> str
     for r in roles:
         t = m[r].get("test_top1")
         delta = f"{(t - base) * 100:+.2f} pp" if isinstance(t, float) and isinstance(base, float) else "n/a"
-        lines.append(f"| {rung_label(r)} | {_pct(zeros(r))} | {_pct(t)} | {delta} |")
+        label = rung_label(percent_of(r)) if percent_of(r) is not None else r  # a model off the ladder: its role
+        lines.append(f"| {label} | {_pct(zeros(r))} | {_pct(t)} | {delta} |")
     lines += ["", "## How they were made", "", "```bash", TRAIN_CMD]
     for r in roles[1:]:
         lines.append(prune_command(meta[r].get("recipe", {}), f"checkpoints/{names[r]}", f"runs/{r}"))
@@ -151,7 +150,7 @@ def model_card(models: Mapping[str, Path], scan_path: Path | None = None) -> str
     for k in layers:
         thr = meta[roles[-1]].get("pruning", {}).get("thresholds", {}).get(k)
         lines.append(f"| `{k}` | {sd[dense][k].numel():,} | "
-                     + " | ".join(f"{float((sd[r][k] == 0).float().mean()) * 100:.1f}%" for r in roles[1:])
+                     + " | ".join(f"{sparsity_of(sd[r][k]) * 100:.1f}%" for r in roles[1:])
                      + (f" | {thr:.5f} |" if thr is not None else " | |"))
     if scan_path is not None and scan_path.exists():
         lines += _dead_section(scan_path, roles, names)
@@ -163,28 +162,18 @@ def model_card(models: Mapping[str, Path], scan_path: Path | None = None) -> str
     return "\n".join(lines) + "\n"
 
 
-def rung_label(role: str) -> str:
-    """``pruned 90%`` for a ladder role, the role itself otherwise."""
-    try:
-        return rung_by_role(role).label
-    except KeyError:
-        return role
-
-
 def _dead_section(scan_path: Path, roles: list[str], names: Mapping[str, str]) -> list[str]:
-    """Graded dead counts per rung and block, from the scan (definitions in vggexplorer/dead.py)."""
-    from ..stats.compare import graded_dead
+    """Graded dead counts per rung and block, from the scan; the definitions rendered from
+    :data:`vggexplorer.stats.status.DEFINITIONS`."""
     from ..stats.scan import load_scan
+    from ..stats.status import graded_dead
 
     scan = load_scan(scan_path)
     lines = ["", "## Dead filters, graded", "",
              "Counted over the 10,000 test images by the scan (`checkpoints/scan.npz`, "
-             f"{scan_path.stat().st_size / 2**20:.1f} MiB; the app reads it and never rescans). A channel is "
-             "**weight-dead** when every weight of its filter is zero; **activation-dead** when its post-ReLU output "
-             "is zero at every position of every test image; **dormant** when it is non-zero at fewer than 1% of all "
-             "positions; **weakened** when its mean activation is below 25% of the same channel's mean in dense. The "
-             "categories overlap (an activation-dead channel is also dormant). Each cell: "
-             + " / ".join(CATEGORIES) + " / " + SPARSE_FILTERS + ".", ""]
+             f"{scan_path.stat().st_size / 2**20:.1f} MiB; the app reads it and never rescans), as "
+             "`vggexplorer/stats/status.py` defines them:", "", definitions_markdown((*CATEGORIES, ALIVE, SPARSE_FILTERS)), "",
+             "Each cell: " + " / ".join(CATEGORIES) + " / " + SPARSE_FILTERS + ".", ""]
     blocks = scan.blocks
     present = [r for r in roles if r in scan.models]
     lines += ["| block | channels | " + " | ".join(names[r] for r in present) + " |",

@@ -6,14 +6,14 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import fields
 from pathlib import Path
 
-from ..model.checkpoint import CheckpointError, load_model, read_checkpoint
-from ..data.cifar10 import DataError, load_split, save_bundled_test
+from ..model.checkpoint import load_model, read_checkpoint
+from ..data.cifar10 import load_split, save_bundled_test
 
 from ..errors import ConfigError, VGGExplorerError
 from ..files import atomic_write
+from .flags import config_from_args
 
 UserError = (VGGExplorerError, FileNotFoundError)
 
@@ -28,7 +28,7 @@ def _file_log(run_dir: Path, name: str) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..training.train import TrainConfig, train
 
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "extra"})
+    cfg = config_from_args(TrainConfig, args)
     _file_log(args.run_dir, "train.log")
     cache = args.run_dir / "cache" if args.data_dir else None
     train_split = load_split("train", args.data_dir, args.download_root, cache_dir=cache)
@@ -59,14 +59,7 @@ def finalize_metrics(path: Path, test_split) -> dict:
 def cmd_prune(args: argparse.Namespace) -> int:
     from ..training.prune import PruneConfig, prune_pipeline
 
-    cfg = PruneConfig(target_sparsity=args.target_sparsity, finetune_epochs=args.finetune_epochs,
-                      finetune_lr=args.finetune_lr,
-                      scan_sparsities=[float(s) for s in args.scan_sparsities.split(",")],
-                      scan_images=args.scan_images, batch_size=args.batch_size, seed=args.seed,
-                      precision=args.precision, max_steps_per_epoch=args.max_steps_per_epoch,
-                      max_layer_sparsity=args.max_layer_sparsity,
-                      distill_from=str(args.distill_from) if args.distill_from else None,
-                      distill_weight=args.distill_weight, distill_temperature=args.distill_temperature)
+    cfg = config_from_args(PruneConfig, args)
     _file_log(args.run_dir, "prune.log")
     cache = args.run_dir / "cache" if args.data_dir else None
     train_split = load_split("train", args.data_dir, args.download_root, cache_dir=cache)
@@ -206,8 +199,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     label = split.classes[int(split.labels[args.image])]
     title = f"test image {args.image} ({split.filenames[args.image]}, label {label}); " + "; ".join(parts)
     sheet = activation_sheet(caps, title, shared=(args.scale == "shared"))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out)
+    with atomic_write(args.out) as tmp:
+        sheet.save(tmp)  # the format from the suffix, which the temporary name keeps
     print(f"wrote {args.out} ({sheet.width}x{sheet.height})")
     return 0
 
@@ -217,6 +210,8 @@ def cmd_model_card(args: argparse.Namespace) -> int:
     from ..model.ladder import ckpt_dir, scan_path
 
     out = args.out or ckpt_dir() / "README.md"
-    out.write_text(model_card(_roles(args.checkpoint), args.scan or scan_path()))
+    text = model_card(_roles(args.checkpoint), args.scan or scan_path())
+    with atomic_write(out) as tmp:
+        tmp.write_text(text)
     print(f"wrote {out}")
     return 0

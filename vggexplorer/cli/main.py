@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from . import commands as cmds
+from .flags import add_config_flags
 from ..files import DATA_DIR_HINT
 from ..stats.measures import CKA_BATCH
 
@@ -21,6 +21,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..training.prune import PruneConfig
     from ..training.train import TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m vggexplorer", description=__doc__)
@@ -31,42 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, default=Path("runs/dense"), help="state, log and cache (default runs/dense)")
     p.add_argument("--out", type=Path, default=Path("checkpoints/dense.pt"))
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt")
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        if f.name == "extra":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        val = getattr(defaults, f.name)
-        if isinstance(val, bool):
-            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=val,
-                           help=f"default {val}")
-        else:
-            typ = int if f.name in ("max_steps_per_epoch", "train_subset") else type(val)
-            p.add_argument(flag, type=typ, default=val, help=f"default {val}")
+    add_config_flags(p, TrainConfig)
 
     p = sub.add_parser("prune", help="sensitivity scan, fine-grained magnitude pruning, masked fine-tuning")
     _add_data_args(p)
     p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/dense.pt"),
                    help="dense, or a pruned rung to prune further with nested masks (default checkpoints/dense.pt)")
-    p.add_argument("--target-sparsity", type=float, default=0.55,
-                   help="fraction of all conv and linear weights set to zero (default 0.55)")
-    p.add_argument("--run-dir", type=Path, default=Path("runs/pruned"))
+    p.add_argument("--run-dir", type=Path, default=Path("runs/pruned"),
+                   help="state, scan and log (default runs/pruned)")
     p.add_argument("--out", type=Path, default=Path("checkpoints/pruned.pt"))
-    p.add_argument("--finetune-epochs", type=int, default=5)
-    p.add_argument("--finetune-lr", type=float, default=0.01)
-    p.add_argument("--scan-sparsities", type=str, default="0.3,0.4,0.5,0.6,0.7,0.8,0.9")
-    p.add_argument("--scan-images", type=int, default=5000, help="hold-out images used by the sensitivity scan")
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--precision", default="auto")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--max-steps-per-epoch", type=int, default=None)
-    p.add_argument("--max-layer-sparsity", type=float, default=0.95,
-                   help="no layer is pruned beyond this (default 0.95; the 95%% rung needs 0.99)")
-    p.add_argument("--distill-from", type=Path, default=None,
-                   help="teacher checkpoint for a soft-target loss during fine-tuning (e.g. checkpoints/dense.pt)")
-    p.add_argument("--distill-weight", type=float, default=0.0, help="weight of the soft-target loss (default 0: off)")
-    p.add_argument("--distill-temperature", type=float, default=4.0)
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR (scan.json, finetune_state.pt)")
+    add_config_flags(p, PruneConfig)
 
     p = sub.add_parser("evaluate", help="top-1 of a checkpoint on the CIFAR-10 test split")
     p.add_argument("--checkpoint", type=Path, required=True)

@@ -110,9 +110,9 @@ def load_split(split: str, data_dir: str | Path | None = None, download_root: st
             z = np.load(cache, allow_pickle=False)
             return Split(z["images"], z["labels"], list(z["filenames"]))
         s = load_imagefolder(data_dir, split)
-        if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(cache, images=s.images, labels=s.labels, filenames=np.asarray(s.filenames))
+        if cache is not None:  # atomically: a killed run must not leave a half cache that the next one reads
+            with atomic_write(cache) as tmp:
+                np.savez(tmp, images=s.images, labels=s.labels, filenames=np.asarray(s.filenames))
         return s
     if download_root is not None:
         return load_torchvision(download_root, split)

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from .vgg import CIFAR10_CLASSES, NUM_CLASSES, VGG, VGG_CFG
+from .vgg import CIFAR10_CLASSES, NUM_CLASSES, VGG, VGG_CFG, sparsity_of
 
 FORMAT = "vggexplorer"
 VERSION = 1
@@ -66,6 +66,19 @@ def pack_state_dict(state_dict: Mapping[str, torch.Tensor], half: bool = True,
     return dense, packed
 
 
+def unpack_mask(name: str, packed: Mapping[str, Any], source: str | None = None) -> np.ndarray:
+    """A packed tensor's mask (see :func:`pack_state_dict`) as a flat bool array of its ``numel``, checked against
+    its values: a count that differs raises :class:`CheckpointError` naming the tensor (and ``source``, the file)."""
+    numel = math.prod(int(s) for s in packed["shape"])
+    mask = np.unpackbits(packed["mask"].numpy())[:numel].astype(bool)
+    if int(mask.sum()) != packed["values"].numel():
+        where = f" in {source}" if source else ""
+        raise CheckpointError(f"Sparse tensor '{name}'{where} has {packed['values'].numel()} values for "
+                              f"{int(mask.sum())} mask bits: the file is damaged. Re-create it with "
+                              "`python -m vggexplorer prune`.")
+    return mask
+
+
 def unpack_state_dict(dense: Mapping[str, torch.Tensor],
                       packed: Mapping[str, Mapping[str, Any]]) -> dict[str, torch.Tensor]:
     """Inverse of :func:`pack_state_dict`, with every floating tensor back in fp32."""
@@ -73,16 +86,10 @@ def unpack_state_dict(dense: Mapping[str, torch.Tensor],
     for name, t in dense.items():
         out[name] = t.float() if t.is_floating_point() else t
     for name, p in packed.items():
-        shape = [int(s) for s in p["shape"]]
-        numel = math.prod(shape)
-        mask = np.unpackbits(p["mask"].numpy())[:numel].astype(bool)
-        values = p["values"].float()
-        if int(mask.sum()) != values.numel():
-            raise CheckpointError(f"Sparse tensor '{name}' has {values.numel()} values for {int(mask.sum())} "
-                                  "mask bits: the file is damaged. Re-create it with `python -m vggexplorer prune`.")
-        full = torch.zeros(numel, dtype=torch.float32)
-        full[torch.from_numpy(mask)] = values
-        out[name] = full.view(shape)
+        mask = unpack_mask(name, p)
+        full = torch.zeros(mask.size, dtype=torch.float32)
+        full[torch.from_numpy(mask)] = p["values"].float()
+        out[name] = full.view([int(s) for s in p["shape"]])
     return out
 
 
@@ -238,9 +245,7 @@ def model_from_checkpoint(ckpt: Mapping[str, Any], name: str = "checkpoint") -> 
     meta = dict(ckpt.get("meta", {}))
     meta["nonfinite"] = nonfinite_tensors(sd)
     if meta.get("role") is None:
-        zeros = sum(int((v == 0).sum()) for k, v in sd.items() if v.dim() > 1)
-        total = sum(v.numel() for k, v in sd.items() if v.dim() > 1)
-        meta["role"] = "pruned" if zeros / max(total, 1) > 0.2 else "dense"
+        meta["role"] = "pruned" if sparsity_of(v for v in sd.values() if v.dim() > 1) > 0.2 else "dense"
     model.meta = meta  # type: ignore[attr-defined]
     return model
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, model_from_checkpoint, read_checkpoint
+from .checkpoint import model_from_checkpoint, read_checkpoint, unpack_mask
 from .vgg import VGG, short_name
 
 # Packing pays when it at least halves a layer: 8 bytes per non-zero against 4 per weight.
@@ -57,22 +57,18 @@ def load_compact(path: str | Path, max_density: float = MAX_DENSITY) -> VGG:
     stay resident in the allocator). Every output equals :func:`~vggexplorer.load_model`'s bit for bit."""
     ckpt = dict(read_checkpoint(path))
     sparse = dict(ckpt.get("sparse", {}))
-    held = {}  # name -> (numel, packed entry)
+    held = {}  # name -> packed entry
     for name, p in list(sparse.items()):
         numel = math.prod(int(d) for d in p["shape"])
         if name.startswith("backbone.conv") and name.endswith(".weight") and p["values"].numel() <= max_density * numel:
-            held[name] = numel, sparse.pop(name)
+            held[name] = sparse.pop(name)
     # a stand-in of the right shape and no memory, so the strict key and shape checks still run
     ckpt["state_dict"] = {**ckpt.get("state_dict", {}),
-                          **{n: torch.zeros(()).expand(*(int(d) for d in p["shape"])) for n, (_, p) in held.items()}}
+                          **{n: torch.zeros(()).expand(*(int(d) for d in p["shape"])) for n, p in held.items()}}
     ckpt["sparse"] = sparse
     model = model_from_checkpoint(ckpt, str(path))
-    for name, (numel, p) in held.items():
-        index = torch.from_numpy(np.flatnonzero(np.unpackbits(p["mask"].numpy())[:numel]))
-        if index.numel() != p["values"].numel():
-            raise CheckpointError(f"Sparse tensor '{name}' in {path} has {p['values'].numel()} values for "
-                                  f"{index.numel()} mask bits: the file is damaged. Re-create it with "
-                                  "`python -m vggexplorer prune`.")
+    for name, p in held.items():
+        index = torch.from_numpy(np.flatnonzero(unpack_mask(name, p, str(path))))
         layer = short_name(name)
         setattr(model.backbone, layer, PackedConv2d(model.backbone.get_submodule(layer), index, p["values"]))
     return model

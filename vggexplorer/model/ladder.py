@@ -21,6 +21,12 @@ def ckpt_dir() -> Path:
     return Path(os.environ.get("VGGEXPLORER_CKPT_DIR", REPO_ROOT / "checkpoints"))
 
 
+def rung_label(percent: float) -> str:
+    """What titles and captions call a model by its percentage of zero weights: ``dense`` (0) or ``pruned 95%``;
+    any percent, shipped or not (``pruned 60%``, ``pruned 97.5%``)."""
+    return "dense" if percent == 0 else f"pruned {percent:g}%"
+
+
 @dataclass(frozen=True)
 class Rung:
     """One shipped model: its role name, file name and nominal percentage of zero weights."""
@@ -35,8 +41,8 @@ class Rung:
 
     @property
     def label(self) -> str:
-        """What titles and captions call it: ``dense`` or ``pruned 95%``."""
-        return "dense" if self.percent == 0 else f"pruned {self.percent}%"
+        """What titles and captions call it: ``dense`` or ``pruned 95%`` (:func:`rung_label`)."""
+        return rung_label(self.percent)
 
 
 DENSE = Rung("dense", "dense.pt", 0)

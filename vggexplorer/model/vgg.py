@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Mapping, NamedTuple
+from typing import Iterable, Mapping, NamedTuple
 
 import torch
 from torch import nn
 
-from ..data.cifar10 import CIFAR10_CLASSES  # noqa: F401 (the dataset's classes are the network's outputs, in order)
+from ..data.cifar10 import CIFAR10_CLASSES
 
 # Channels of each 3x3 conv block; "M" is a 2x2 max pool.
 VGG_CFG: list[int | str] = [64, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
-NUM_CLASSES = 10
+NUM_CLASSES = len(CIFAR10_CLASSES)  # the dataset's classes are the network's outputs, in order
 
 
 POOL = "M"  # in a cfg: a 2x2 max pool; every other entry is a conv block's width
@@ -182,12 +182,19 @@ def count_nonzero_params(model: nn.Module) -> int:
                + sum(int((p != 0).sum()) for p in rest))
 
 
-def sparsity_of(weights: "Mapping[str, torch.Tensor]") -> float:
-    """Fraction of exactly-zero entries over a set of weight tensors."""
-    ws = list(weights.values())
+def sparsity_of(weights: "torch.Tensor | Mapping[str, torch.Tensor] | Iterable[torch.Tensor]") -> float:
+    """Fraction of exactly-zero entries in one tensor, or over a set of them (a mapping's values) taken
+    together: the one definition of weight sparsity (0 for no entries at all)."""
+    ws = [weights] if isinstance(weights, torch.Tensor) else list(
+        weights.values() if isinstance(weights, Mapping) else weights)
     return sum(int((w == 0).sum()) for w in ws) / max(sum(w.numel() for w in ws), 1)
 
 
 def zero_fraction(model: nn.Module) -> float:
     """The ladder's sparsity measure: the fraction of conv + linear weights that are exactly zero."""
     return sparsity_of(prunable_weights(model))
+
+
+def layer_sparsity(model: nn.Module) -> dict[str, float]:
+    """Parameter name -> fraction of exactly-zero entries in that conv or linear weight (a compact model's too)."""
+    return {n: sparsity_of(w) for n, w in prunable_weights(model).items()}

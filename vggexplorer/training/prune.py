@@ -21,15 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from ..model.checkpoint import load_model, save_checkpoint
-from ..data.cifar10 import Split, augment, stratified_holdout, to_float
-from .evaluate import accuracy_report, predict_logits
+from ..data.cifar10 import Split, stratified_holdout
 from ..data.images import normalization
-from ..model.vgg import (CIFAR10_CLASSES, count_macs, count_nonzero_params, count_params, prunable_parameters,
-                    prunable_weights, sparsity_of, zero_fraction)
+from ..errors import ConfigError
+from ..files import atomic_write, file_sha256
+from ..model.checkpoint import load_model, save_checkpoint
 from ..model.runtime import hardware_summary, pick_device, pick_precision
-from .train import sgd_epoch
+from ..model.vgg import (CIFAR10_CLASSES, count_macs, count_nonzero_params, count_params, layer_sparsity,
+                         prunable_parameters, sparsity_of, zero_fraction)
+from .run import run_epochs, steps_per_epoch, val_top1
 
 log = logging.getLogger("vggexplorer.prune")
 
@@ -68,11 +68,6 @@ def prune_model(model: nn.Module, sparsities: Mapping[str, float]) -> tuple[dict
     return masks, thresholds
 
 
-def layer_sparsity(model: nn.Module) -> dict[str, float]:
-    """Fraction of exactly-zero entries in each prunable weight."""
-    return {n: float((w == 0).sum()) / w.numel() for n, w in prunable_weights(model).items()}
-
-
 def sensitivity_scan(model: nn.Module, eval_fn: Callable[[nn.Module], float], sparsities: list[float],
                      on_layer: Callable[[str, list[float]], None] | None = None,
                      done: Mapping[str, list[float]] | None = None,
@@ -88,7 +83,7 @@ def sensitivity_scan(model: nn.Module, eval_fn: Callable[[nn.Module], float], sp
         if name in curves:
             continue
         original = p.detach().clone()
-        current = float((original == 0).sum()) / original.numel()
+        current = sparsity_of(original)
         accs = []
         try:
             for s in sparsities:
@@ -162,11 +157,14 @@ def choose_sparsities(curves: Mapping[str, list[float]], scan_sparsities: list[f
 
 @dataclass
 class PruneConfig:
-    """Everything that decides a pruning run; stored in the checkpoint."""
+    """Everything that decides a pruning run; stored in the checkpoint. The ``prune`` command's flags are these
+    fields (``--target-sparsity`` ...), with these defaults; a field's ``help`` is its flag's."""
 
-    target_sparsity: float = 0.55
-    scan_sparsities: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
-    scan_images: int = 5000
+    target_sparsity: float = field(default=0.55, metadata={
+        "help": "fraction of all conv and linear weights set to zero"})
+    scan_sparsities: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], metadata={
+        "help": "comma-separated sparsities the sensitivity scan tries on each layer"})
+    scan_images: int = field(default=5000, metadata={"help": "hold-out images used by the sensitivity scan"})
     finetune_epochs: int = 5
     finetune_lr: float = 0.01
     momentum: float = 0.9
@@ -174,15 +172,18 @@ class PruneConfig:
     label_smoothing: float = 0.1
     batch_size: int = 512
     seed: int = 0
-    holdout: int = 5000
+    holdout: int = field(default=5000, metadata={
+        "help": "hold-out size where the source's recipe records none; otherwise the dense run's slice is reused"})
     precision: str = "auto"
     device: str = "auto"
     max_steps_per_epoch: int | None = None
-    max_layer_sparsity: float = 0.95
+    max_layer_sparsity: float = field(default=0.95, metadata={
+        "help": "no layer is pruned beyond this (the 95% rung needs 0.99)"})
     # Distillation from a teacher (the dense model) during fine-tuning: the loss is
     # (1 - w) * CE(labels) + w * T^2 * KL(softmax(teacher / T) || softmax(student / T)); w = 0 turns it off.
-    distill_from: str | None = None
-    distill_weight: float = 0.0
+    distill_from: str | None = field(default=None, metadata={
+        "help": "teacher checkpoint for a soft-target loss during fine-tuning (e.g. checkpoints/dense.pt)"})
+    distill_weight: float = field(default=0.0, metadata={"help": "weight of the soft-target loss (0: off)"})
     distill_temperature: float = 4.0
 
 
@@ -197,65 +198,36 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torc
 
 def finetune(model: nn.Module, masks: Mapping[str, torch.Tensor], split: Split, train_idx: np.ndarray,
              val_idx: np.ndarray, cfg: PruneConfig, run_dir: Path, resume: bool, progress: bool = True,
-             teacher: nn.Module | None = None) -> list[dict[str, Any]]:
+             teacher: nn.Module | None = None,
+             on_epoch: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """SGD with a cosine schedule; masks re-applied after every step; state saved every epoch.
 
     With a ``teacher`` (in eval mode, never updated) and ``cfg.distill_weight > 0`` the loss is
     :func:`distillation_loss` against the teacher's logits on the same augmented batch.
     """
     device = next(model.parameters()).device
-    precision = pick_precision(device, cfg.precision)
     mean, std = normalization(model)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.finetune_lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay, nesterov=True)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    steps = -(-len(train_idx) // cfg.batch_size)
-    if cfg.max_steps_per_epoch:
-        steps = min(steps, cfg.max_steps_per_epoch)
-    total = steps * cfg.finetune_epochs
-    start, step, history = 0, 0, []
-    state_path = run_dir / "finetune_state.pt"
-    if resume and state_path.exists():
-        st = torch.load(state_path, map_location=device, weights_only=True)
-        if st.get("config") != json.loads(json.dumps(asdict(cfg))):
-            raise ConfigError(f"{state_path} was written with another config; start a new --run-dir or pass the "
-                             f"same options. Saved: {st.get('config')}")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        gen.set_state(st["generator"])
-        start, step, history = st["epoch"], st["step"], st["history"]
+    total = steps_per_epoch(len(train_idx), cfg.batch_size, cfg.max_steps_per_epoch) * cfg.finetune_epochs
     crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    loss_fn = None
-    if teacher is not None and cfg.distill_weight > 0:
-        def loss_fn(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                t_logits = teacher(x).float()  # [B, 10], under the caller's autocast
-            return distillation_loss(logits, t_logits, y, cfg.distill_weight, cfg.distill_temperature, crit)
-    for epoch in range(start, cfg.finetune_epochs):
-        t0 = time.perf_counter()
-        perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
-        batches = [perm[s:s + cfg.batch_size] for s in range(0, len(perm), cfg.batch_size)][:steps]
 
-        def make_batch(b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-            x = augment(to_float(torch.from_numpy(split.images[b]), mean, std), gen, pad=4)  # [B, 3, 32, 32]
-            return x.to(device).contiguous(memory_format=torch.channels_last), torch.from_numpy(split.labels[b]).to(device)
+    def distilled(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            t_logits = teacher(x).float()  # [B, 10], under the caller's autocast
+        return distillation_loss(logits, t_logits, y, cfg.distill_weight, cfg.distill_temperature, crit)
 
-        ep = sgd_epoch(model, opt, batches, make_batch,
-                       lambda i: cfg.finetune_lr * 0.5 * (1 + math.cos(math.pi * i / total)), step, precision, crit,
-                       f"fine-tune {epoch + 1}/{cfg.finetune_epochs}" if progress else None,
-                       after_step=lambda: apply_masks(model, masks),  # pruned weights stay exactly zero
-                       loss_fn=loss_fn)
-        step = ep.step
-        logits = predict_logits(model, split.images[val_idx], 500, precision, device, mean, std)
-        rec = {"epoch": epoch + 1, "train_loss": ep.loss_sum / max(ep.seen, 1),
-               "val_top1": accuracy_report(logits, split.labels[val_idx], CIFAR10_CLASSES)["top1"],
-               "epoch_s": round(time.perf_counter() - t0, 1)}
-        history.append(rec)
-        log.info(json.dumps(rec))
-        torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                    "epoch": epoch + 1, "step": step, "history": history}, run_dir / "finetune_state.pt.tmp")
-        (run_dir / "finetune_state.pt.tmp").replace(state_path)
-    return history
+    done = run_epochs(cfg, model, opt, gen, split, train_idx, val_idx, mean, std,
+                      state_path=run_dir / "finetune_state.pt", resume=resume, epochs=cfg.finetune_epochs,
+                      batch_size=cfg.batch_size, max_steps=cfg.max_steps_per_epoch,
+                      lr_at=lambda i: cfg.finetune_lr * 0.5 * (1 + math.cos(math.pi * i / total)),
+                      precision=pick_precision(device, cfg.precision), crit=crit,
+                      after_step=lambda: apply_masks(model, masks),  # pruned weights stay exactly zero
+                      loss_fn=distilled if teacher is not None and cfg.distill_weight > 0 else None,
+                      on_epoch=on_epoch,
+                      desc=(lambda e: f"fine-tune {e + 1}/{cfg.finetune_epochs}") if progress else None)
+    return done.history
 
 
 def nested(parent: Mapping[str, torch.Tensor], child: Mapping[str, torch.Tensor]) -> list[str]:
@@ -264,15 +236,15 @@ def nested(parent: Mapping[str, torch.Tensor], child: Mapping[str, torch.Tensor]
 
 
 def prune_pipeline(cfg: PruneConfig, source_path: Path, split: Split, run_dir: Path, out: Path,
-                   resume: bool = False, progress: bool = True) -> dict[str, Any]:
+                   resume: bool = False, progress: bool = True,
+                   on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Scan, choose per-layer sparsities for the target, prune, fine-tune, save ``out``.
 
     ``source_path`` is the dense checkpoint or a pruned one (the rung below on the ladder). From a
     pruned source every layer keeps at least its current zeros, so the masks are nested: a weight
-    that is zero at one rung stays zero at every higher rung.
+    that is zero at one rung stays zero at every higher rung. ``on_epoch(record)`` runs after each
+    fine-tuning epoch's state is saved.
     """
-    from ..files import file_sha256
-
     run_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -296,8 +268,7 @@ def prune_pipeline(cfg: PruneConfig, source_path: Path, split: Split, run_dir: P
     mean, std = normalization(model)
 
     def val_acc(m: nn.Module) -> float:
-        logits = predict_logits(m, split.images[scan_idx], 500, precision, device, mean, std)
-        return accuracy_report(logits, split.labels[scan_idx], CIFAR10_CLASSES)["top1"]
+        return val_top1(m, split, scan_idx, precision, mean, std)
 
     scan_path = run_dir / "scan.json"
     scan = json.loads(scan_path.read_text()) if resume and scan_path.exists() else {}
@@ -308,7 +279,8 @@ def prune_pipeline(cfg: PruneConfig, source_path: Path, split: Split, run_dir: P
 
     def save_scan(name: str, accs: list[float]) -> None:
         scan["curves"][name] = accs
-        scan_path.write_text(json.dumps(scan, indent=1))
+        with atomic_write(scan_path) as tmp:
+            tmp.write_text(json.dumps(scan, indent=1))
         log.info("scan %s: %s", name, " ".join(f"{a:.4f}" for a in accs))
 
     t0 = time.perf_counter()
@@ -327,7 +299,7 @@ def prune_pipeline(cfg: PruneConfig, source_path: Path, split: Split, run_dir: P
     if cfg.distill_from and cfg.distill_weight > 0:
         teacher = load_model(cfg.distill_from).to(device).to(memory_format=torch.channels_last).eval()
         teacher.requires_grad_(False)
-    history = finetune(model, masks, split, train_idx, val_idx, cfg, run_dir, resume, progress, teacher)
+    history = finetune(model, masks, split, train_idx, val_idx, cfg, run_dir, resume, progress, teacher, on_epoch)
     model = model.to("cpu").to(memory_format=torch.contiguous_format).eval()
     broken = nested(parent_weights, dict(prunable_parameters(model)))
     if broken:  # cannot happen while masks are re-applied after every step; never ship it if it does

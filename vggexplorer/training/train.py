@@ -8,26 +8,19 @@ so a 16 px epoch costs about a quarter of a 32 px one).
 
 from __future__ import annotations
 
-import json
-import logging
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from ..data.cifar10 import Split, stratified_holdout
 from ..model.checkpoint import save_checkpoint
-from ..data.cifar10 import Split, augment, stratified_holdout, to_float
-from .evaluate import accuracy_report, predict_logits
+from ..model.runtime import hardware_summary, pick_device, pick_precision
 from ..model.vgg import CIFAR10_CLASSES, VGG, count_macs, count_nonzero_params, count_params
-from ..model.runtime import autocast, hardware_summary, pick_device, pick_precision
-
-log = logging.getLogger("vggexplorer.train")
+from .run import run_epochs, steps_per_epoch
 
 
 @dataclass
@@ -81,66 +74,6 @@ def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
     return x.mean(0).round(4).tolist(), x.std(0).round(4).tolist()
 
 
-def train_step_batches(idx: np.ndarray, cfg: TrainConfig, gen: torch.Generator) -> list[np.ndarray]:
-    """A seeded shuffle of ``idx`` cut into batches (the last partial batch kept)."""
-    perm = idx[torch.randperm(len(idx), generator=gen).numpy()]
-    return [perm[s:s + cfg.batch_size] for s in range(0, len(perm), cfg.batch_size)]
-
-
-@dataclass
-class EpochStats:
-    """What one pass over the batches measured."""
-
-    step: int
-    loss_sum: float = 0.0
-    seen: int = 0
-    correct: int = 0
-
-
-def sgd_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: list[np.ndarray],
-              make_batch: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]], lr_at: Callable[[int], float],
-              step: int, precision: str, crit: nn.Module, desc: str | None,
-              after_step: Callable[[], None] | None = None,
-              loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
-              ) -> EpochStats:
-    """One epoch of SGD over index batches (shared by training and fine-tuning).
-
-    ``make_batch`` turns a batch of indices into device tensors ``(x [B, 3, H, W], y [B])``;
-    ``lr_at(step)`` is the schedule; ``after_step`` runs after every optimizer step (e.g. re-applying
-    pruning masks); ``loss_fn(logits, x, y)``, when given, replaces ``crit(logits, y)`` for losses that
-    need the inputs too (distillation from a teacher); ``desc`` shows a tqdm bar, None runs quietly.
-    """
-    stats = EpochStats(step)
-    it = batches
-    if desc is not None:
-        from tqdm import tqdm
-
-        it = tqdm(batches, desc=desc, unit="batch", mininterval=5.0)
-    device = next(model.parameters()).device
-    model.train()
-    for b in it:
-        lr = lr_at(stats.step)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        x, y = make_batch(b)
-        with autocast(device, precision):
-            logits = model(x)
-            loss = loss_fn(logits.float(), x, y) if loss_fn else crit(logits.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if after_step:
-            after_step()
-        stats.step += 1
-        stats.loss_sum += loss.item() * len(b)
-        stats.seen += len(b)
-        stats.correct += int((logits.argmax(1) == y).sum())
-        if desc is not None:
-            it.set_postfix(loss=f"{stats.loss_sum / stats.seen:.3f}", lr=f"{lr:.4f}")
-    model.eval()
-    return stats
-
-
 def train(cfg: TrainConfig, train_split: Split, run_dir: Path, out: Path, resume: bool = False, progress: bool = True,
           on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train, checkpointing every epoch to ``run_dir/state.pt``; write the final model to ``out``.
@@ -163,54 +96,15 @@ def train(cfg: TrainConfig, train_split: Split, run_dir: Path, out: Path, resume
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, nesterov=cfg.nesterov,
                           weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
-    steps_per_epoch = -(-len(train_idx) // cfg.batch_size)
-    if cfg.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
-    total_steps = steps_per_epoch * cfg.epochs
-    start_epoch, step, history, wall = 0, 0, [], 0.0
-    state_path = run_dir / "state.pt"
-    if resume and state_path.exists():
-        st = torch.load(state_path, map_location=device, weights_only=True)
-        if st["config"] != json.loads(json.dumps(asdict(cfg))):
-            raise ConfigError(f"{state_path} was written with another config; start a new --run-dir or pass the "
-                             f"same options. Saved: {st['config']}")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        gen.set_state(st["generator"])
-        start_epoch, step, history, wall = st["epoch"], st["step"], st["history"], st["wall_s"]
-        log.info("resumed from %s at epoch %d", state_path, start_epoch)
-
-    crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.perf_counter()
-        batches = train_step_batches(train_idx, cfg, gen)[:steps_per_epoch]
-
-        def make_batch(b: np.ndarray, size: int = sizes[epoch]) -> tuple[torch.Tensor, torch.Tensor]:
-            x = to_float(torch.from_numpy(train_split.images[b]), mean, std)  # [B, 3, 32, 32]
-            x = augment(x, gen, pad=4, cutout=cfg.cutout)
-            if size != x.shape[-1]:
-                x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-            return x.to(device).contiguous(memory_format=torch.channels_last), \
-                torch.from_numpy(train_split.labels[b]).to(device)
-
-        ep = sgd_epoch(model, opt, batches, make_batch, lambda i: triangular_lr(i, total_steps, cfg.lr, cfg.peak_frac),
-                       step, precision, crit, f"epoch {epoch + 1}/{cfg.epochs} @{sizes[epoch]}px" if progress else None)
-        step = ep.step
-        val_logits = predict_logits(model, train_split.images[val_idx], 500, precision, device, mean, std)
-        val = accuracy_report(val_logits, train_split.labels[val_idx], CIFAR10_CLASSES)["top1"]
-        dt = time.perf_counter() - t0
-        wall += dt
-        rec = {"epoch": epoch + 1, "resolution": sizes[epoch], "train_loss": ep.loss_sum / max(ep.seen, 1),
-               "train_acc": ep.correct / max(ep.seen, 1), "val_top1": val, "epoch_s": round(dt, 1),
-               "images_per_s": round(ep.seen / dt, 1)}
-        history.append(rec)
-        log.info(json.dumps(rec))
-        torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "generator": gen.get_state(), "epoch": epoch + 1, "step": step, "history": history,
-                    "wall_s": wall}, run_dir / "state.pt.tmp")
-        (run_dir / "state.pt.tmp").replace(state_path)
-        if on_epoch:
-            on_epoch(rec)
+    total_steps = steps_per_epoch(len(train_idx), cfg.batch_size, cfg.max_steps_per_epoch) * cfg.epochs
+    done = run_epochs(cfg, model, opt, gen, train_split, train_idx, val_idx, mean, std,
+                      state_path=run_dir / "state.pt", resume=resume, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                      max_steps=cfg.max_steps_per_epoch,
+                      lr_at=lambda i: triangular_lr(i, total_steps, cfg.lr, cfg.peak_frac), precision=precision,
+                      crit=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), cutout=cfg.cutout,
+                      resolutions=sizes, on_epoch=on_epoch,
+                      desc=(lambda e: f"epoch {e + 1}/{cfg.epochs} @{sizes[e]}px") if progress else None)
+    history, wall = done.history, done.wall_s
 
     model = model.to("cpu").to(memory_format=torch.contiguous_format).eval()
     meta: dict[str, Any] = {
