@@ -19,15 +19,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 
 
 def require_chromium() -> None:
-    """Skip the calling test module without chromium, unless VGGEXPLORER_REQUIRE_BROWSER=1 (CI) makes it an error."""
+    """Skip the calling test module without chromium (under VGGEXPLORER_REQUIRE_BROWSER=1, as in CI, the skip fails
+    the run: tests/conftest.py)."""
     import pytest
 
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("VGGEXPLORER_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"browser tests are required (VGGEXPLORER_REQUIRE_BROWSER=1) but {CHROMIUM} is missing: "
-                           "apt-get install -y chromium")
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
 
 
 def free_port() -> int:

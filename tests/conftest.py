@@ -20,6 +20,35 @@ SCAN = scan_path()
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+# CI (.ci/run) sets this: every test must run there, so a skip, whether from a skipif, a pytest.skip inside a test
+# or a module skipped at import, fails the run with the skip's reason. (Expected failures, xfail, are not skips.)
+REQUIRE_ALL = "VGGEXPLORER_REQUIRE_BROWSER"
+
+
+def _skip_fails(report) -> None:
+    if os.environ.get(REQUIRE_ALL) != "1" or not report.skipped or hasattr(report, "wasxfail"):
+        return
+    where, reason = "", str(report.longrepr)
+    if isinstance(report.longrepr, tuple):  # (path, line, "Skipped: reason")
+        path, line, reason = report.longrepr
+        where = f" ({path}:{line})"
+    report.outcome = "failed"
+    report.longrepr = f"skipped, but {REQUIRE_ALL}=1 requires every test to run: {reason.removeprefix('Skipped: ')}{where}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    _skip_fails(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    report = yield
+    _skip_fails(report)
+    return report
+
 
 @pytest.fixture(scope="session")
 def test_split():

@@ -54,6 +54,31 @@ def two_channel_model() -> VGG:
     return m.eval()
 
 
+def two_block_model(red: float = 2.0) -> VGG:
+    """Two blocks, a bias and negative weights, so that gradient x activation is not just the logit.
+
+    conv0: filter 0 = red centre tap, filter 1 = green centre tap, filter 2 = -1 on the blue centre tap
+    (inputs are >= 0: it never fires); BN the identity. On a constant image (r, g, b): a0 = (r, g, 0).
+    conv1: one filter, centre taps (``red``, -1, 5) on conv0's channels, BN bias 0.5: a1 = red*r - g + 0.5.
+    pool0 (2x2 max), the global mean, then logits = (3 * a1 + 0.1, -a1).
+    The ReLUs pass everything that reaches them here (a1 > 0) except conv0's filter 2.
+    """
+    m = VGG(cfg=[3, 1, "M"], num_classes=2)
+    with torch.no_grad():
+        w0 = torch.zeros(3, 3, 3, 3)
+        w0[0, 0, 1, 1], w0[1, 1, 1, 1], w0[2, 2, 1, 1] = 1.0, 1.0, -1.0
+        m.backbone.conv0.weight.copy_(w0)
+        _identity_bn(m.backbone.bn0, [0.0, 0.0, 0.0])
+        w1 = torch.zeros(1, 3, 3, 3)
+        w1[0, :, 1, 1] = torch.tensor([red, -1.0, 5.0])
+        m.backbone.conv1.weight.copy_(w1)
+        _identity_bn(m.backbone.bn1, [0.5])
+        m.classifier.weight.copy_(torch.tensor([[3.0], [-1.0]]))
+        m.classifier.bias.copy_(torch.tensor([0.1, 0.0]))
+    m.meta = {"normalization": None, "classes": ["up", "down"]}
+    return m.eval()
+
+
 def constant_image(r: float, g: float, b: float, size: int = 4) -> torch.Tensor:
     """A preprocessed ``[1, 3, size, size]`` input with constant channels."""
     return torch.tensor([r, g, b]).view(1, 3, 1, 1).expand(1, 3, size, size).clone()

@@ -39,12 +39,6 @@ def lookup(sha: str) -> nn.Module | None:
     return _registry().get(sha)
 
 
-def forget_all() -> None:
-    """Empty the registry (as if other uploads had pushed every checkpoint out)."""
-    with _LOCK:
-        _registry().clear()
-
-
 def register(data: bytes | None, path: Path | None, name: str) -> ModelRef:
     """Load an uploaded (``data``) or local (``path``) checkpoint, size-limited and weights only; return its ref."""
     if data is None:
@@ -59,7 +53,6 @@ def register(data: bytes | None, path: Path | None, name: str) -> ModelRef:
         buf = io.BytesIO(data)
         buf.name = name  # errors name the user's file, not "uploaded file"
         model = load_model(buf)
-        model.meta.setdefault("display_name", name)  # before it is shared: registered models are never mutated
         with _LOCK:
             while len(reg) >= MAX_OWN:
                 reg.pop(next(iter(reg)))

@@ -3,9 +3,8 @@
 ``streamlit run streamlit_app.py`` finds the ``st.App`` in that file and serves it; the app's lifespan starts
 one thread here as the server starts. Without it, all of this waits for the first session's first run: torch's
 import alone is about 1.2 s here. A session whose run starts meanwhile waits for the modules the thread is
-importing (vggexplorer/ and ui/ have no import cycles, ``tests/test_layers.py``, so the two cannot wait on each
-other), and for a cached value
-the thread is computing (Streamlit locks per key).
+importing (vggexplorer/ and ui/ have no import cycle, which ``tests/test_layers.py`` checks, so the two cannot
+wait on each other), and for a cached value the thread is computing (Streamlit locks per key).
 Measured on a cold start: 5.19 -> about 4.1 s to the first complete page (``benchmarks/README.md``).
 """
 
@@ -24,7 +23,8 @@ def _warm() -> None:
     from . import readahead  # no torch yet
 
     readahead.first_page()  # the split's PNG decode (in C) overlaps torch's import; then the scan and first models
-    from . import nav  # noqa: F401 (the page's first import: streamlit, the package and the pages)
+    from . import nav  # the page's first import: streamlit, the package and the pages
+    del nav  # only the import is wanted
     from . import resources
     _first_figures()
     _first_model_set(resources)
@@ -32,7 +32,7 @@ def _warm() -> None:
 
 def _first_model_set(resources) -> None:
     """Fill the shared caches (``st.cache_resource``) of the model set a new session shows first: the models,
-    the test split, the scan's view of them (which checks the checkpoints' hashes) and their weight flags.
+    the test split, the scan's view of them (which checks the checkpoints' hashes) and their channels' statuses.
     Nothing here depends on an image: the first page still runs its own analysis."""
     from vggexplorer.model.ladder import DEFAULT_RUNG
 
@@ -42,7 +42,7 @@ def _first_model_set(resources) -> None:
     resources.models(ms)
     resources.test_split()
     resources.scan(ms)
-    resources.weight_flags(ms)
+    resources.statuses(ms)
 
 
 def _first_figures() -> None:

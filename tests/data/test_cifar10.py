@@ -14,7 +14,8 @@ def test_bundled_test_split_is_complete_and_small(test_split):
     assert test_split.filenames[0].startswith("airplane/")
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "test").is_dir(), reason="needs the ImageFolder copy of CIFAR-10")
+@pytest.mark.skipif(not (SHARED_DATA / "test").is_dir(),
+                    reason=f"needs the ImageFolder copy of CIFAR-10 at {SHARED_DATA} (or set VGGEXPLORER_DATA)")
 def test_bundled_test_split_is_lossless():
     ref = load_imagefolder(SHARED_DATA, "test", progress=False)
     ours = load_bundled_test()

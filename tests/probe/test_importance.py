@@ -56,52 +56,57 @@ def test_gradient_x_activation_leaves_shared_model_unchanged(dense_model, test_s
     assert sum(len(mod._forward_hooks) for mod in dense_model.modules()) == 0
 
 
-def test_one_pass_gives_the_capture_and_the_gradients_of_any_class(dense_model, test_split):
+# Worked by hand for tests/handmade.two_block_model(red) on a constant image (r, g, b) = (0.8, 0.2, 0.3):
+# a0 = (r, g, 0), a1 = red*r - g + 0.5; logits (3*a1 + 0.1, -a1). The head sees mean(maxpool(a1)): each of the
+# pooled cells gets d/dcell = 1/cells and routes it to one position of its window, so for a class whose head weight
+# is v, sum_p dlogit/da1(p) * a1(p) = v * a1; a0's channel c reaches a1 through its centre tap u_c only, so its
+# gradient x activation is u_c * v * a0_c (u = (red, -1, 5); channel 2 never fires, so its share is 0 though its
+# gradient is not).
+R, G = 0.8, 0.2
+
+
+def _by_hand(red: float, cls: int) -> dict[str, list[float]]:
+    v = (3.0, -1.0)[cls]
+    a1 = red * R - G + 0.5
+    return {"conv0": [red * v * R, -1.0 * v * G, 0.0], "conv1": [v * a1]}
+
+
+@pytest.mark.parametrize("red", [2.0, 1.0])
+@pytest.mark.parametrize("cls", [0, 1])
+def test_gradient_x_activation_on_a_hand_made_two_block_model(red, cls):
+    from ..handmade import two_block_model
+
+    m = two_block_model(red)
+    g = gradient_x_activation(m, constant_image(R, G, 0.3), cls)
+    assert list(g) == ["conv0", "conv1"]
+    for block, want in _by_hand(red, cls).items():
+        assert g[block].tolist() == pytest.approx(want, abs=1e-6), (block, red, cls)
+    # e.g. red = 2, class 0: a1 = 1.9, conv1 -> 5.7, conv0 -> (4.8, -0.6, 0); the logit is 5.8, not a sum of these
+    if (red, cls) == (2.0, 0):
+        assert g["conv1"].tolist() == pytest.approx([5.7]) and g["conv0"].tolist() == pytest.approx([4.8, -0.6, 0.0])
+        c = last_block_contributions(m, capture_activations(m, constant_image(R, G, 0.3)).block("conv1"), cls=0)
+        assert c.per_channel.tolist() == pytest.approx([5.7]) and c.bias == pytest.approx(0.1)
+        assert c.logit == pytest.approx(5.8)
+
+
+def test_importance_of_every_block_on_hand_made_models():
+    """The page's importance: gradient x activation for the first blocks, the exact contribution for the last, of
+    each model under its own role, for the class asked for."""
     from vggexplorer.views.explorer_model import analyze_image, importance_every_block
-    from vggexplorer.probe.importance import capture_with_gradients
 
-    image = test_split.images[6000:6001]
-    cap, grads_for = capture_with_gradients(dense_model, image)
-    ref = capture_activations(dense_model, image)
-    for name, t in ref.activations.items():
-        assert torch.allclose(cap.activations[name], t, atol=1e-5), name
-    assert torch.allclose(cap.logits, ref.logits, atol=1e-5)
-    for cls in (3, 6):
-        one, two = grads_for(cls), gradient_x_activation(dense_model, image, cls)
-        assert all(torch.allclose(one[b], two[b], atol=1e-5) for b in one)
-    # the importance of any class, computed on demand from the page's analysis
-    an = analyze_image({"dense": dense_model}, image[0])
-    top = int(an.probs("dense").argmax())
-    fresh = importance_every_block({"dense": dense_model}, an, image[0], (top + 1) % 10)
-    again = importance_every_block({"dense": dense_model}, an, image[0], top)
-    assert set(fresh) == set(again) == {f"conv{i}" for i in range(8)}
-    assert fresh["conv7"][1].startswith("exact") and fresh["conv0"][1].startswith("gradient")
+    from ..handmade import two_block_model
 
-
-def test_the_analysis_has_the_maps_of_a_gradient_pass_and_importance_equals_one_fused_pass(dense_model, pruned_model,
-                                                                                           test_split):
-    """The analysis runs without gradients; the importance asked for later equals what one forward pass kept for its
-    backward pass gives (``capture_with_gradients``), block by block, and the exact contribution in the last."""
-    from vggexplorer.probe.analysis import channel_cosine
-    from vggexplorer.views.explorer_model import analyze_image, importance_every_block
-    from vggexplorer.probe.importance import capture_with_gradients
-
-    models, image = {"dense": dense_model, "pruned": pruned_model}, test_split.images[6000]
-    plain = analyze_image(models, image)
-    fused = {r: capture_with_gradients(m, image[None]) for r, m in models.items()}
-    for role in models:
-        cap = fused[role][0]
-        assert torch.equal(plain.probs(role), cap.probs[0])
-        for block in ("conv0", "conv7"):
-            assert torch.allclose(plain.maps(role, block), cap.block(block), atol=1e-6)
-    assert set(plain.cosine) == {f"conv{i}" for i in range(8)}
-    assert all(torch.allclose(plain.cosine[b], channel_cosine(fused["dense"][0].block(b), fused["pruned"][0].block(b)),
-                              atol=1e-6) for b in plain.cosine)
-    top = int(plain.probs("pruned").argmax())
-    asked = importance_every_block(models, plain, image, top)  # its own forward and backward pass
-    for block, (scores, measure) in asked.items():
-        for role in models:
-            ref = (last_block_contributions(models[role], fused[role][0].block(block), top).per_channel
-                   if block == "conv7" else fused[role][1](top)[block])
-            assert measure.startswith("exact" if block == "conv7" else "gradient")
-            assert np.allclose(scores[role], ref.numpy(), atol=1e-5), (block, role)
+    models = {"dense": two_block_model(2.0), "pruned": two_block_model(1.0)}
+    image = np.empty((32, 32, 3), np.uint8)
+    image[...] = (204, 51, 77)  # (0.8, 0.2, 0.302) after ToTensor's / 255
+    an = analyze_image(models, image)
+    assert torch.allclose(an.maps("dense", "conv0")[:, 0, 0], torch.tensor([R, G, 0.0]))
+    assert an.probs("dense").argmax() == 0 and an.probs("pruned").argmax() == 0  # logits (5.8, -1.9), (3.4, -1.1)
+    for cls in (0, 1):
+        got = importance_every_block(models, an, image, cls)
+        assert set(got) == {"conv0", "conv1"}
+        assert got["conv0"][1].startswith("gradient") and got["conv1"][1].startswith("exact")
+        for role, red in (("dense", 2.0), ("pruned", 1.0)):
+            want = _by_hand(red, cls)
+            for block in got:
+                assert got[block][0][role].tolist() == pytest.approx(want[block], abs=1e-5), (cls, role, block)

@@ -83,11 +83,24 @@ def test_mcnemar_exact_on_hand_counts():
     assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
 
 
+def test_paired_interval_on_a_textbook_example():
+    # Agresti, Categorical Data Analysis (2nd ed., Wiley 2002), section 10.1, Table 10.1: 1600 people asked twice
+    # whether they approve of the President: 794 yes/yes, 150 yes/no, 86 no/yes, 570 no/no. Approval falls from
+    # 0.59 to 0.55: a difference of -0.04, estimated standard error 0.0095, 95% interval (-0.06, -0.02).
+    # Here "first right" is "approved in the first survey": b = 150 (yes then no), c = 86 (no then yes).
+    d, lo, hi = paired_diff_interval(b=150, c=86, n=1600)
+    assert d == pytest.approx(-0.04, abs=1e-12)
+    assert (hi - lo) / 2 / 1.96 == pytest.approx(0.0095, abs=5e-5)  # the book's standard error, to 4 places
+    assert (round(lo, 2), round(hi, 2)) == (-0.06, -0.02)
+
+
 def test_paired_interval_on_hand_counts():
+    # b = 10, c = 2, n = 100: d = -8/100; se = sqrt(12 - 8^2/100) / 100 = sqrt(11.36) / 100 = 0.0337046;
+    # 1.959964 * 0.0337046 = 0.0660598, so the interval is -0.08 -/+ 0.0660598
     d, lo, hi = paired_diff_interval(b=10, c=2, n=100)
-    se = math.sqrt(12 - 64 / 100) / 100
     assert d == pytest.approx(-0.08)
-    assert (lo, hi) == pytest.approx((-0.08 - 1.959964 * se, -0.08 + 1.959964 * se), rel=1e-6)
+    assert (lo, hi) == pytest.approx((-0.1460598, -0.0139402), abs=1e-7)
+    assert paired_diff_interval(2, 10, 100)[0] == pytest.approx(0.08)  # second minus first
     assert paired_diff_interval(0, 0, 50) == (0.0, 0.0, 0.0)
 
 

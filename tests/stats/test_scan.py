@@ -108,8 +108,18 @@ def test_shipped_scan_matches_a_recomputation(test_split):
     for rung in LADDER:
         m = load_model(rung.path)
         cap = capture_activations(m, test_split.images[sl])
-        # predictions: the stored top-1 is the model's, image by image
-        assert (scan.predictions[rung.role]["pred"][sl] == cap.probs.argmax(1).numpy()).mean() >= 63 / 64
+        # predictions: the stored top-1 is the model's, image by image, with no allowance. (An old version allowed
+        # 1 miss in 64; none was ever seen: on the machine that built the scan the recompute is bit-identical,
+        # max |probability difference| 0.0 on every rung, in batches of 64 here against 250 in the scan.) The
+        # probabilities may differ on another CPU by float32 summation order: 1e-5 covers that. A top-1 may then
+        # flip only where the top two are within 2e-5 of each other; there is no such near-tie here (the smallest
+        # top-2 margin in this sample, over every rung, is 0.050), and the test says so rather than forgive one.
+        stored, probs = scan.predictions[rung.role]["pred"][sl], scan.predictions[rung.role]["probs"][sl]
+        np.testing.assert_allclose(cap.probs.numpy(), probs, rtol=0, atol=1e-5)
+        top2 = np.sort(probs, 1)[:, -2:]
+        assert (top2[:, 1] - top2[:, 0] > 2e-5).all(), rung.role
+        np.testing.assert_array_equal(cap.probs.argmax(1).numpy(), stored)
+        np.testing.assert_array_equal(stored, probs.argmax(1))
         for b in ("conv0", "conv6"):
             idx = scan.stat(rung.role, b, "topk_index")  # [C, k]
             vals = scan.stat(rung.role, b, "topk_value")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from ..conftest import REPO
 from ..helpers import Evil
 
 APP = str(REPO / "streamlit_app.py")
+CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")  # the dataset's order
 TIMEOUT = 180
 
 
@@ -58,7 +60,7 @@ def app():
     return at
 
 
-def test_explorer_renders_with_both_models(app):
+def test_explorer_renders_with_both_models(app, dense_model, pruned_model, test_split):
     assert not app.error
     d, p = mosaic(app, "dense"), mosaic(app, "pruned")
     assert d["layout"]["meta"]["block"] == "conv0" and d["layout"]["meta"]["channels"] == 64
@@ -67,8 +69,23 @@ def test_explorer_renders_with_both_models(app):
     assert len(decode(d["data"][1]["x"])) == 64
     # dense and pruned on one shared scale
     assert d["layout"]["meta"]["zmax"] == p["layout"]["meta"]["zmax"]
+    # "**dense**: frog 91% vs cat 2% · **pruned 55%**: ...": each model's top two classes on the image shown, as the
+    # models themselves give them
+    import torch
+
+    from vggexplorer.data.images import preprocess
+    from vggexplorer.model.ladder import DEFAULT_RUNG
+
     md = " ".join(m.value for m in app.markdown)
-    assert " vs " in md and "%" in md  # "frog 71% vs deer 22%"
+    image = test_split.images[app.session_state["view"].img]
+    for label, model in (("dense", dense_model), (DEFAULT_RUNG.label, pruned_model)):
+        with torch.no_grad():
+            probs, top = model(preprocess(image, model)).softmax(1)[0].double().topk(2)
+        said = re.search(rf"\*\*{re.escape(label)}\*\*: (\w+) (\d+)% vs (\w+) (\d+)%", md)
+        assert said, (label, md)
+        assert [said[1], said[3]] == [CIFAR10[int(top[0])], CIFAR10[int(top[1])]], (label, said[0])
+        for shown, prob in ((said[2], probs[0]), (said[4], probs[1])):  # whole percent, rounded
+            assert abs(int(shown) - 100 * float(prob)) <= 0.5 + 1e-4, (label, said[0], probs)
 
 
 def test_probability_bars_sum_to_one(app):
@@ -110,7 +127,7 @@ def test_deep_link_opens_the_same_view():
     assert not at.exception and not [w for w in at.warning if "link" in w.value]
     assert at.session_state["view"] == View(img=123, block="conv3", ch=7)
     assert any(k.startswith("conv3 channel 7") for k in figures(at))
-    want = {"img": "123", "block": "conv3", "ch": "7", "pruned": "55", "panel": "channel"}
+    want = {"img": "123", "block": "conv3", "ch": "7", "pruned": "55", "scale": "shared", "panel": "channel"}
     assert dict(at.query_params) in (want, {k: [v] for k, v in want.items()})
 
 
@@ -129,9 +146,57 @@ def test_only_the_open_panel_is_computed_and_a_link_opens_a_panel():
         assert at.session_state["view"].panel == (panel or "channel")
 
 
+def test_the_colour_scale_is_in_the_link_and_the_default_has_a_robust_top():
+    from vggexplorer.views.mosaic import SCALES
+    from vggexplorer.views.style import LEVELS
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"img": "6000", "block": "conv7"})
+    at.run()
+    assert not at.exception
+    d, p = mosaic(at, "dense"), mosaic(at, "pruned")
+    zmax = d["layout"]["meta"]["zmax"]
+    assert d["layout"]["meta"]["scale"] == p["layout"]["meta"]["scale"] == "shared" and p["layout"]["meta"]["zmax"] == zmax
+    assert "99.5th percentile of both models" in d["layout"]["title"]["text"]
+    # a robust top: below the layer's peak, so a few values saturate at the darkest level and most do not
+    z = decode(d["data"][0]["z"]), decode(p["data"][0]["z"])
+    assert 0 < sum(int((q == LEVELS).sum()) for q in z) < 0.01 * sum(q.size for q in z)
+    assert at.sidebar.radio(key="scale").value == SCALES["shared"]
+
+    at.sidebar.radio(key="scale").set_value(SCALES["split-max"]).run()  # the scan covers both shipped models
+    assert not at.exception and at.session_state["view"].scale == "split-max"
+    assert {mosaic(at, s)["layout"]["meta"]["scale"] for s in ("dense", "pruned")} == {"split-max"}
+    assert "test split" in mosaic(at, "dense")["layout"]["title"]["text"]
+    assert at.query_params["scale"] in ("split-max", ["split-max"])
+
+    link = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    link.query_params.update({"img": "6000", "block": "conv3", "scale": "minmax"})
+    link.run()
+    assert not link.exception and not [w for w in link.warning if "link" in w.value]
+    assert mosaic(link, "pruned")["layout"]["meta"]["scale"] == "minmax"
+    assert link.sidebar.radio(key="scale").value == SCALES["minmax"]
+
+
+def test_a_model_without_a_scan_falls_back_to_the_shared_scale_with_a_notice(tmp_path, app):
+    import torch
+
+    from vggexplorer.model.vgg import VGG
+    from vggexplorer.views.mosaic import SCALES
+
+    torch.manual_seed(0)
+    torch.save(VGG().state_dict(), tmp_path / "mine.pt")
+    _load_custom(app, tmp_path / "mine.pt")
+    app.sidebar.radio(key="scale").set_value(SCALES["split-max"]).run()
+    assert not app.exception
+    assert mosaic(app, "dense")["layout"]["meta"]["scale"] == "split-max"
+    assert mosaic(app, "pruned")["layout"]["meta"]["scale"] == "shared"
+    assert any("does not cover mine.pt" in i.value and "shared scale instead" in i.value for i in app.info)
+
+
 @pytest.mark.parametrize("params", [{"img": "banana"}, {"img": "99999"}, {"block": "conv9"}, {"ch": "-3"},
                                     {"ch": "x" * 500}, {"img": "1e3", "block": "<script>", "ch": "nan"},
-                                    {"pruned": "50"}, {"pruned": "p75"}, {"img": "upload"}, {"panel": "x"}])
+                                    {"pruned": "50"}, {"pruned": "p75"}, {"img": "upload"}, {"panel": "x"},
+                                    {"scale": "log"}])
 def test_garbage_url_falls_back_with_a_notice(params):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update(params)
@@ -241,7 +306,7 @@ def test_evicted_own_checkpoint_falls_back_with_a_notice(tmp_path, app):
     torch.save(VGG().state_dict(), tmp_path / "mine.pt")
     _load_custom(app, tmp_path / "mine.pt")
     assert any("mine.pt" in c.value for c in app.sidebar.caption)
-    own_checkpoint.forget_all()  # as if eight other uploads had pushed it out
+    own_checkpoint._registry().clear()  # as if eight other uploads had pushed it out
     app.run()
     assert not app.exception
     assert any("was unloaded to free memory" in w.value and "mine.pt" in w.value for w in app.warning)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import streamlit as st
 from torch import nn
 
+from vggexplorer.data.cifar10 import Split
 from vggexplorer.model.ladder import rung_by_percent
+from vggexplorer.views.explorer_model import ScanView
 
 from .. import own_checkpoint, resources, state
 from ..modelset import ModelSet, model_set
@@ -20,8 +21,8 @@ class Frame:
 
     ms: ModelSet
     models: dict[str, nn.Module]  # slot -> model, for the slots that loaded
-    split: Any  # vggexplorer.data.cifar10.Split, or None when the bundled test split is unusable
-    scan: Any  # vggexplorer.stats.scan.ScanResult by slot, or None
+    split: Split | None  # the bundled test split; None when it is unusable
+    scan: ScanView | None  # the scan's statistics by slot; None when the page did not ask or the scan is unusable
     scan_note: str | None
 
     @property

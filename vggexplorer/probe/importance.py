@@ -11,15 +11,13 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
 from ..model.vgg import blocks
-from .hooks import Capture, _as_input, _check_eval, block_hooks, relu_modules
+from .hooks import _as_input, _check_eval, block_hooks, relu_modules
 
 
 def suffix_modules(model: nn.Module, block: str) -> list[nn.Module]:
@@ -66,16 +64,9 @@ def gradient_x_activation(model: nn.Module, image, cls: int) -> dict[str, torch.
     """Block -> ``[C]`` gradient x activation of class ``cls``'s logit, summed over positions.
 
     One forward and one backward pass with ``torch.autograd.grad`` (no ``.grad`` is written to
-    the parameters, so a shared model is left unchanged).
+    the parameters, so a shared model is left unchanged). The maps are the graph's own nodes: nothing
+    is copied.
     """
-    _, grads_for = capture_with_gradients(model, image)
-    return grads_for(cls)
-
-
-def capture_with_gradients(model: nn.Module, image) -> tuple[Capture, Callable[[int], dict[str, torch.Tensor]]]:
-    """One forward pass of one image that gives both its capture (as :func:`capture_activations`) and, on demand,
-    the gradient x activation of any class: ``(capture, grads_for)``, where ``grads_for(cls)`` runs one backward
-    pass (block -> ``[C]``). The graph lives as long as ``grads_for``."""
     _check_eval(model)
     x = _as_input(model, image)[:1]
     kept: dict[str, torch.Tensor] = {}
@@ -86,15 +77,8 @@ def capture_with_gradients(model: nn.Module, image) -> tuple[Capture, Callable[[
     with torch.enable_grad(), block_hooks(model, keep):
         logits = model(x)
     names = list(kept)
-    logits_f = logits.detach().float().cpu()
-    cap = Capture(OrderedDict((n, kept[n].detach().to("cpu", torch.float32, copy=True)) for n in names), logits_f,
-                  logits_f.softmax(1))
-
-    def grads_for(cls: int) -> dict[str, torch.Tensor]:
-        grads = torch.autograd.grad(logits[0, cls], [kept[n] for n in names], retain_graph=True)
-        return {n: (g * kept[n].detach()).sum((0, 2, 3)).float() for n, g in zip(names, grads)}
-
-    return cap, grads_for
+    grads = torch.autograd.grad(logits[0, cls], [kept[n] for n in names])
+    return {n: (g * kept[n].detach()).sum((0, 2, 3)).float() for n, g in zip(names, grads)}
 
 
 @torch.no_grad()

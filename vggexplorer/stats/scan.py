@@ -33,15 +33,14 @@ import torch
 from torch import nn
 
 from ..probe.hooks import _check_eval, block_hooks, relu_modules
-from ..probe.analysis import filter_sparsity
 from ..data.cifar10 import Split, not_npz, to_float
 from ..data.images import normalization
 from ..model.vgg import zero_fraction
 from ..model.ladder import SCAN_CMD, scan_path
 from .measures import CKA_BATCH, MinibatchCKA, gram
+from .status import filter_sparsity
 
 SCAN_VERSION = 2
-STATS = ("mean", "fire_fraction", "density", "max", "topk_index", "topk_value", "filter_sparsity")
 
 
 class ScanError(VGGExplorerError, RuntimeError):
@@ -239,7 +238,7 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
     result = ScanResult({r: {b: stats[r][b].result() for b in blocks} for r in roles})
     for r in roles:
         for b, fs in filter_sparsity(models[r]).items():
-            result.models[r][b]["filter_sparsity"] = fs.numpy().astype(np.float32)
+            result.models[r][b]["filter_sparsity"] = fs.astype(np.float32)
         visited = torch.cat(preds[r])  # [N, classes] in scan order
         probs = torch.empty_like(visited)
         probs[torch.from_numpy(order)] = visited  # back in dataset order
