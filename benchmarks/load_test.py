@@ -51,15 +51,15 @@ class Serial:
         self.split = load_bundled_test()
 
     def expected(self, idx: int, block: str) -> dict:
-        from vggexplorer.probe.analysis import shared_scale, weight_dead
         from vggexplorer.views.explorer_model import analyze_image
         from vggexplorer.views.figures import layer_mosaic
+        from vggexplorer.views.mosaic import robust
 
         an = analyze_image(self.models, self.split.images[idx])
-        zmax = shared_scale(*(an.maps(r, block) for r in self.models))
+        scale = robust(*(an.maps(r, block) for r in self.models))  # the app's default scale
         out = {"probs": {r: an.probs(r).tolist() for r in self.models}}
         for r in self.models:
-            fig = layer_mosaic(an.maps(r, block), block, r, zmax=zmax, status={"w": weight_dead(self.models[r])[block]})
+            fig = layer_mosaic(an.maps(r, block), block, r, scale)  # the levels (z) do not depend on the hover
             out[r] = np.asarray(fig.data[0].z)
         return out
 

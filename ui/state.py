@@ -1,8 +1,8 @@
 """The session's state and its URL: the only code that reads or writes ``st.session_state`` and ``st.query_params``.
 
-The view (test image, block, channel, pruned rung, the channel's open panel, and whether the image is an
-upload) is one frozen :class:`View` kept in the session. The URL mirrors it (``img``, ``block``, ``ch``,
-``pruned``, ``panel``) so a link
+The view (test image, block, channel, pruned rung, the mosaics' colour scale, the channel's open panel, and
+whether the image is an upload) is one frozen :class:`View` kept in the session. The URL mirrors it (``img``,
+``block``, ``ch``, ``pruned``, ``scale``, ``panel``) so a link
 reopens the view: the URL is read when it changed outside this module (a new session, a pasted link,
 another page's ``st.switch_page(..., query_params=...)``) and written back after the Explorer drew.
 
@@ -22,6 +22,7 @@ import streamlit as st
 
 from vggexplorer.model.ladder import DEFAULT_RUNG, RUNGS
 from vggexplorer.model.vgg import block_widths, conv_block_names
+from vggexplorer.views.mosaic import SCALES
 
 from .markup import md_code
 from .modelset import ModelRef
@@ -30,7 +31,7 @@ BLOCKS = conv_block_names()
 BLOCK_CHANNELS = block_widths()
 RUNG_PERCENTS = [r.percent for r in RUNGS]
 DEFAULT_IMAGE = 6000  # a frog, as in the seed post: the first frog in ImageFolder order
-URL_KEYS = ("img", "block", "ch", "pruned", "panel")
+URL_KEYS = ("img", "block", "ch", "pruned", "scale", "panel")
 # The Explorer's panels under the mosaics, one open at a time (only the open one is computed and drawn):
 # URL value -> tab label.
 PANELS = {"channel": "This channel, dense vs pruned", "ladder": "Across the sparsity ladder",
@@ -48,6 +49,7 @@ class View:
     block: str = BLOCKS[0]
     ch: int = 0
     pruned: int = DEFAULT_RUNG.percent  # the pruned slot's rung, by nominal sparsity
+    scale: str = next(iter(SCALES))  # the mosaics' colour scale (vggexplorer.views.mosaic.SCALES)
     panel: str = next(iter(PANELS))  # the open panel under the mosaics
     source: str = "test"  # "test" or "upload"
 
@@ -57,7 +59,7 @@ class View:
     def params(self) -> dict[str, str]:
         """The view as the URL holds it."""
         return {"img": "upload" if self.source == "upload" else str(self.img), "block": self.block,
-                "ch": str(self.ch), "pruned": str(self.pruned), "panel": self.panel}
+                "ch": str(self.ch), "pruned": str(self.pruned), "scale": self.scale, "panel": self.panel}
 
 
 def view() -> View:
@@ -97,7 +99,7 @@ def parse_url(params: dict[str, str | None], n_images: int, base: View) -> tuple
     naming each value that was not valid (that field falls back to its default)."""
     p = _Parsed()
     default = View()
-    img, block, ch, pruned, panel = (params.get(k) for k in URL_KEYS)
+    img, block, ch, pruned, scale, panel = (params.get(k) for k in URL_KEYS)
     if img == "upload":
         p.notices.append("The link pointed at an uploaded image, which a link cannot carry; showing test image "
                          f"{default.img} instead.")
@@ -119,6 +121,11 @@ def parse_url(params: dict[str, str | None], n_images: int, base: View) -> tuple
         p.changes["pruned"] = pct if ok else default.pruned
         if not ok:
             p.bad("pruned", pruned, " / ".join(map(str, RUNG_PERCENTS)), default.pruned)
+    if scale is not None:
+        ok = scale in SCALES
+        p.changes["scale"] = scale if ok else default.scale
+        if not ok:
+            p.bad("scale", scale, " / ".join(SCALES), default.scale)
     if panel is not None:
         ok = panel in PANELS
         p.changes["panel"] = panel if ok else default.panel

@@ -27,19 +27,20 @@ def test_md_code_cannot_be_closed_early():
 def test_view_round_trips_through_the_url():
     from ui.state import View, parse_url
 
-    v = View(img=123, block="conv3", ch=200, pruned=90, panel="ladder")
+    v = View(img=123, block="conv3", ch=200, pruned=90, scale="split-max", panel="ladder")
     assert parse_url(v.params(), 10_000, View()) == (v, [])
 
 
 @pytest.mark.parametrize("params, field, default", [
     ({"img": "banana"}, "img", 6000), ({"img": "10000"}, "img", 6000), ({"block": "conv8"}, "block", "conv0"),
     ({"ch": "64"}, "ch", 0), ({"ch": "-1"}, "ch", 0), ({"pruned": "50"}, "pruned", 55), ({"pruned": "p75"}, "pruned", 55),
-    ({"panel": "weights"}, "panel", "channel"),
+    ({"panel": "weights"}, "panel", "channel"), ({"scale": "log"}, "scale", "shared"), ({"scale": ""}, "scale", "shared"),
 ])
 def test_a_bad_url_value_falls_back_with_a_notice_naming_it(params, field, default):
     from ui.state import View, parse_url
 
-    v, notices = parse_url(params, 10_000, View(img=1, block="conv0", ch=3, pruned=75, panel="similarity"))
+    v, notices = parse_url(params, 10_000, View(img=1, block="conv0", ch=3, pruned=75, scale="minmax",
+                                                panel="similarity"))
     assert getattr(v, field) == default
     (notice,) = notices
     key, raw = next(iter(params.items()))

@@ -9,7 +9,8 @@ from vggexplorer.views.comparison_figures import disagreement_caption, per_class
 from vggexplorer.views.figures import channel_across_ladder
 from vggexplorer.views.ladder_curves import (accuracy_vs_sparsity, cka_by_block, death_curves, filter_sparsity_distribution,
                                             layer_sparsity_per_rung, size_per_rung)
-from vggexplorer.views.style import STATUS_COLORS, STATUS_SYMBOLS, rung_color, rung_label
+from vggexplorer.model.ladder import rung_label
+from vggexplorer.views.style import STATUS_COLORS, STATUS_SYMBOLS, rung_color
 from vggexplorer.views.weight_figures import filter_weights, rgb_patch
 
 GREENS = go.Heatmap(colorscale="Greens").colorscale
@@ -46,7 +47,11 @@ def test_death_curves_one_line_per_block_and_category():
     assert {t.name: list(t.y) for t in conv0}["weakened"] == [0, 1, 0]
     # conv0 in the first subplot, conv1 in the second, titled with their widths
     assert {t.xaxis for t in conv0} == {"x"} and {t.xaxis for t in conv1} == {"x2"}
-    assert [a.text for a in fig.layout.annotations] == ["conv0 · 64 channels", "conv1 · 128 channels"]
+    *titles, x_title = fig.layout.annotations
+    assert [a.text for a in titles] == ["conv0 · 64 channels", "conv1 · 128 channels"]
+    # the x axes' title once, under the grid (one per subplot ran into each other), none on the axes themselves
+    assert x_title.text.startswith("weights zero (nominal)") and (x_title.x, x_title.y, x_title.yanchor) == (0.5, 0, "top")
+    assert fig.layout.xaxis.title.text is None and fig.layout.xaxis2.title.text is None
     # one colour and symbol per category in every block; the legend lists each category once
     for a, b in zip(conv0, conv1):
         assert a.line.color == b.line.color == STATUS_COLORS[a.name]
@@ -63,7 +68,10 @@ def test_death_curves_grid_of_eight_blocks_any_rungs():
     blocks = [f"conv{i}" for i in range(8)]
     counts = {p: {b: {"dormant": i} for i, b in enumerate(blocks)} for p in (0, 60)}
     fig = death_curves(counts, {b: 64 for b in blocks})
-    assert len(fig.data) == 32 and [a.text for a in fig.layout.annotations][-1] == "conv7 · 64 channels"
+    assert len(fig.data) == 32 and [a.text for a in fig.layout.annotations][-2] == "conv7 · 64 channels"
+    assert [a.text for a in fig.layout.annotations].count(
+        "weights zero (nominal); spaced by the weights left, log scale") == 1
+    assert all(getattr(fig.layout, f"xaxis{i}").title.text is None for i in ("", *range(2, 9)))
     assert {t.xaxis for t in fig.data} == {"x"} | {f"x{i}" for i in range(2, 9)}
     assert (fig.layout.xaxis.matches, fig.layout.xaxis4.matches) == ("x5", "x8")  # top row shares the bottom's x
     assert fig.layout.yaxis5.title.text == "channels" and fig.layout.yaxis2.title.text is None  # first column
@@ -129,18 +137,20 @@ def test_channel_across_ladder_is_one_heatmap_in_one_row():
     texts = [a.text for a in fig.layout.annotations]
     assert texts[1] == f"<b>pruned 55%</b><br><span style='color:{STATUS_COLORS['weakened']}'>weakened</span> · 93% zero"
     assert "<b>dense</b>" in texts[0] and "alive</span> · 0% zero" in texts[0]
-    assert "weight-dead</span> · 100% zero" in texts[2]
+    assert "weight-dead · zero on this image</span> · 100% zero" in texts[2]  # its map is all zero here
     assert [a.x for a in fig.layout.annotations] == [0.5, 3.5, 6.5]  # tile centres
     assert "conv6" in fig.layout.title.text and "channel 12" in fig.layout.title.text
     assert "0..3" in fig.layout.title.text and not fig.layout.shapes
 
 
 def test_channel_across_ladder_never_rounds_a_partial_filter_to_0_or_100():
-    fig = channel_across_ladder(_ladder_maps(), ["a", "b", "c"], ["dormant", "zero on this image", "alive"],
+    fig = channel_across_ladder(_ladder_maps(), ["a", "b", "c"], ["dormant", "alive", "alive"],
                                 [0.9996, 0.0004, 0.5], "conv0", 0, zmax=1.0, selected=1)
     texts = [a.text for a in fig.layout.annotations]
     assert texts[0].endswith("99.9% zero") and texts[1].endswith("0.1% zero") and texts[2].endswith("50% zero")
-    assert f"color:{STATUS_COLORS['zero on this image']}'>zero on this image" in texts[1]
+    # the third map is zero on this image: said beside its status, in the status's colour
+    assert f"color:{STATUS_COLORS['alive']}'>alive · zero on this image</span>" in texts[2]
+    assert "zero on this image" not in texts[0] + texts[1]
     (rect,) = fig.layout.shapes  # the chosen rung outlined around its tile (columns 3..4)
     assert rect.x0 < 2.5 < 4.5 < rect.x1 and rect.x0 > 2
 
@@ -288,9 +298,24 @@ def test_cka_by_block_starts_at_one_for_dense():
     assert list(c2.x) == [100, 45, 10] and list(c2.y) == [1.0, 0.9, 0.7] and list(c10.y) == [1.0, 0.6, 0.2]
     assert list(c2.customdata) == ["dense", "pruned 55%", "pruned 90%"]
     assert "conv2 · %{customdata}" in c2.hovertemplate and c2.line.color != c10.line.color
-    assert tuple(fig.layout.yaxis.range) == (0.0, 1.02) and fig.layout.xaxis.ticktext == ("0%", "55%", "90%")
+    # from a little below the lowest CKA, 0.2: 0.2 - 0.08 * (1 - 0.2) = 0.136, floored to 0.13; to 1 + 0.064 / 2
+    assert fig.layout.yaxis.range == pytest.approx((0.13, 1.032)) and fig.layout.xaxis.ticktext == ("0%", "55%", "90%")
+    assert fig.layout.yaxis.title.text == "CKA with dense (axis from 0.13, not 0)"
     gap = cka_by_block({0: {"conv0": 1.0}, 75: {"conv1": 0.5}})
     assert list(gap.data[1].y) == [1.0, 0.5] and list(gap.data[0].y) == [1.0, None]
+
+
+def test_cka_axis_shows_where_the_differences_are():
+    # the shipped ladder's CKA runs from 0.92 to 1: 0.95 - 0.08 * 0.05 = 0.946 -> 0.94, not 0
+    fig = cka_by_block({55: {"conv0": 0.999, "conv7": 0.99}, 95: {"conv0": 0.98, "conv7": 0.95}})
+    assert fig.layout.yaxis.range == pytest.approx((0.94, 1.002))
+    # all but identical: at least 0.002 of room, 0.999 - 0.002 = 0.997 -> 0.99
+    assert cka_by_block({90: {"conv0": 0.999}}).layout.yaxis.range == pytest.approx((0.99, 1.001))
+    # low values: the axis takes in 0 (and a negative CKA, an estimator's noise: -0.05 - 0.08 * 1.05 = -0.134),
+    # and the title says nothing else
+    assert cka_by_block({90: {"conv0": 0.01}}).layout.yaxis.range[0] == 0.0
+    neg = cka_by_block({90: {"conv0": -0.05}})
+    assert neg.layout.yaxis.range[0] == pytest.approx(-0.134) and neg.layout.yaxis.title.text == "CKA with dense"
 
 
 def test_disagreement_caption():

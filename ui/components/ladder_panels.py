@@ -15,8 +15,7 @@ from vggexplorer.views.ladder_curves import (accuracy_vs_sparsity, death_curves,
 from vggexplorer.model.ladder import LADDER, rung_by_percent
 
 from .. import resources
-
-CHART = {"config": {"displayModeBar": False}}
+from .charts import CHART
 
 
 def channel_row(image: np.ndarray, block: str, ch: int, pruned_percent: int, key: str = "ladder_row",
@@ -35,15 +34,16 @@ def channel_row(image: np.ndarray, block: str, ch: int, pruned_percent: int, key
     roles = [r.role for r in LADDER if r.role in maps]
     chan = {r: maps[r][ch] for r in roles}
     labels = [lv.rung_by_role(r).label for r in roles]
-    status = [lv.status_on_image(statuses.get(r, dead.ALIVE), chan[r]) if statuses else
-              (dead.ZERO_ON_IMAGE if not np.any(chan[r] > 0) else "") for r in roles]
     sparsity = [lv.filter_sparsity_of(models[r], block, ch) for r in roles]
+    unscanned = dead.unscanned(np.asarray(sparsity))  # what the weights alone tell, for a model the scan lacks
+    status = [statuses.get(r, unscanned[i]) for i, r in enumerate(roles)]
     chosen = rung_by_percent(pruned_percent).label
     fig = channel_across_ladder([chan[r] for r in roles], labels, status, sparsity, block, ch, lv.shared_zmax(chan),
                                 selected=labels.index(chosen) if chosen in labels else None)
     st.plotly_chart(fig, key=key, **CHART)
     st.caption("The same channel on this image in dense and every rung of the ladder (one colour scale). Status is "
-               "over the 10,000 test images unless the map is zero on this image; % zero is the filter's weights.")
+               f"over the 10,000 test images, with \"{dead.ZERO_ON_IMAGE}\" beside it where the map is; % zero is the "
+               "filter's weights.")
 
 
 def filter_panel(ms, block: str, ch: int, rung_label: str, key: str = "filter_weights") -> None:

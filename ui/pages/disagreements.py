@@ -12,10 +12,10 @@ from vggexplorer.model.ladder import rung_by_percent
 from vggexplorer.model.vgg import CIFAR10_CLASSES
 
 from ..components import frame
+from ..components.charts import CHART
 
 from .. import links, resources, state
 
-CHART = {"config": {"displayModeBar": False}}
 KINDS = {"all": None, "fixed (dense wrong, pruned right)": "fixed", "broke (dense right, pruned wrong)": "broke",
          "both wrong": "both wrong"}
 PER_PAGE = 40

@@ -13,20 +13,21 @@ import numpy as np
 import streamlit as st
 
 from vggexplorer.probe.analysis import describe_top2, most_changed, shared_scale
-from vggexplorer.views.explorer_model import channel_flags, channel_status, survival_summary
+from vggexplorer.stats.status import ALIVE
+from vggexplorer.views.explorer_model import survival_summary
 from vggexplorer.views.figures import (channel_detail, channel_strip, importance_bars, layer_mosaic, mark_channel,
                                  probability_bars)
 from vggexplorer.model.vgg import CIFAR10_CLASSES
+from vggexplorer.views.mosaic import SCALES, SCALES_HELP, SPLIT_MAX, block_scales
 from vggexplorer.views.render import image_strip
 
 from ..components import frame, ladder_panels, picker
+from ..components.charts import CHART
 
 from .. import fragments, resources, state
 from ..markup import md_escape
 from ..state import BLOCKS, BLOCK_CHANNELS
 
-CHART = {"config": {"displayModeBar": False}}
-SCALES = ["shared per layer", "per-channel min-max"]
 
 
 def render() -> None:
@@ -46,22 +47,28 @@ def render() -> None:
 @fragments.fragment
 def _block_view(f: frame.Frame, an, picked: picker.Picked, classes: list[str]) -> None:
     block = st.sidebar.radio("Block", BLOCKS, horizontal=True, **state.bind_field("block"))
-    scale = st.sidebar.radio("Colour scale", SCALES, key="scale",
-                             help="Shared: one 0..max scale for every channel of the layer and both models, so tiles "
-                                  "compare. Per-channel: each map uses the full range, to see its pattern.")
-    flags = {s: channel_flags(resources.weight_flags(f.ms)[s]["weight_dead"][block],
-                              f.scan.never_fires(s, block) if f.scan else None, an.zero_now[s][block].numpy())
-             for s in f.slots}
-    zmax = shared_scale(*(an.maps(s, block) for s in f.slots)) if scale == SCALES[0] else None
-    extra = {"dense-vs-pruned cosine": an.cosine[block].numpy()} if an.cosine else None
+    st.sidebar.radio("Colour scale", list(SCALES.values()), help=SCALES_HELP, **state.bind_labelled("scale", SCALES))
+    status = {s: resources.statuses(f.ms)[s][block] for s in f.slots}  # computed once per model set
+    kind = state.view().scale
+    split_max = {s: f.scan.stat(s, block, "max") if f.scan and s in f.scan.models else None for s in f.slots}
+    scales, fell_back = block_scales({s: an.maps(s, block) for s in f.slots}, kind, split_max)
+    extra = {"dense-vs-pruned cosine": an.cosine[block].numpy()} if an.cosine else {}
     # built once per run of this fragment: a channel pick sends the same figures, so the browser keeps them
     labels = {s: f.ms.refs()[s].label for s in f.slots}  # "dense", "pruned 95%" or the own file's name
-    mosaics = {s: layer_mosaic(an.maps(s, block), block, labels[s], zmax=zmax, status=flags[s], extra=extra)
+    mosaics = {s: layer_mosaic(an.maps(s, block), block, labels[s], scales[s], status=status[s],
+                               extra={**extra, "max over the test split": split_max[s]}
+                               if split_max[s] is not None else extra)
                for s in f.slots}
     state.new_mosaics()
     st.subheader(f"{block}: every channel after the ReLU · dense vs {md_escape(f.ms.pruned.label)}")
-    st.caption("Darker green = stronger activation. Hover a tile for its channel; click a tile to open it below.")
-    _mosaics_and_panel(mosaics, f, an, picked, block, classes, flags)
+    if fell_back:
+        st.info(f"**{SCALES[SPLIT_MAX]}** divides each channel by its maximum over the test split, from the dataset "
+                f"scan, which does not cover {' or '.join(md_escape(labels[s]) for s in fell_back)}: drawn on the "
+                "shared scale instead.")
+    st.caption(("Darker green = a stronger response for that channel (1 = its strongest over the test split)."
+                if any(sc.kind == SPLIT_MAX for sc in scales.values()) else "Darker green = stronger activation.")
+               + " Hover a tile for its channel; click a tile to open it below.")
+    _mosaics_and_panel(mosaics, f, an, picked, block, classes, status)
 
 
 def _image_and_probabilities(picked: picker.Picked, an, slots: list[str], classes: list[str],
@@ -79,7 +86,7 @@ def _image_and_probabilities(picked: picker.Picked, an, slots: list[str], classe
 
 @fragments.fragment
 def _mosaics_and_panel(mosaics: dict, f: frame.Frame, an, picked: picker.Picked, block: str, classes: list[str],
-                       flags: dict) -> None:
+                       status: dict) -> None:
     for slot, col in zip(mosaics, st.columns(len(mosaics))):
         with col:
             st.plotly_chart(mark_channel(mosaics[slot], state.mark(slot)), **state.chart_pick(f"mosaic_{slot}", slot),
@@ -89,7 +96,7 @@ def _mosaics_and_panel(mosaics: dict, f: frame.Frame, an, picked: picker.Picked,
     draw = {"channel": lambda: _channel_view(an, list(mosaics), block, ch, f.scan, f.split),
             "ladder": lambda: _ladder(f, an, picked.image, block, ch),
             "similarity": lambda: _similarity(an, f.slots, block),
-            "classification": lambda: _importance(f, an, picked, block, classes, flags)}
+            "classification": lambda: _importance(f, an, picked, block, classes, status)}
     tabs = st.tabs(list(state.PANELS.values()), **state.bind_labelled("panel", state.PANELS))
     for panel, tab in zip(state.PANELS, tabs):
         if tab.open:  # the closed panels are neither computed nor sent
@@ -152,7 +159,7 @@ def _similarity(an, slots: list[str], block: str) -> None:
                     + "\n".join(f"| {c} | {d:.3f} | {cos:.3f} |" for c, d, cos in rows))
 
 
-def _importance(f: frame.Frame, an, picked: picker.Picked, block: str, classes: list[str], flags: dict) -> None:
+def _importance(f: frame.Frame, an, picked: picker.Picked, block: str, classes: list[str], status: dict) -> None:
     top_cls = int(an.probs(f.slots[-1]).argmax())
     a, b = st.columns([2, 1])
     with a:
@@ -162,15 +169,18 @@ def _importance(f: frame.Frame, an, picked: picker.Picked, block: str, classes: 
         method = "ablation" if st.toggle("Ablation (slower: zero each channel)", key="ablate") else "auto"
     cls = classes.index(cls_name)
     scores, measure = resources.importance(f.ms, picked.image, block, cls, method)
-    status = {s: channel_status(flags[s]) for s in f.slots}
     st.plotly_chart(importance_bars(scores, status, block, measure), key="importance", **CHART)
-    sparsity = resources.weight_flags(f.ms)
+    sparsity = resources.filter_sparsity(f.ms)
     lines = []
     for s in f.slots:
-        sv = survival_summary(scores[s], status[s], sparsity[s]["filter_sparsity"][block])
-        lines.append(f"**{s}**: of the top {len(sv['channels'])} channels for *{cls_name}*, {sv['survived']} have "
-                     f"surviving filters ({sv['weight_dead']} weight-dead, {sv['activation_dead']} never fire); their "
-                     f"filters are {sv['mean_filter_sparsity'] * 100:.0f}% zero on average.")
+        sv = survival_summary(scores[s], status[s], sparsity[s][block])
+        if not sv["channels"]:
+            lines.append(f"**{s}**: none of the {sv['of']} channels contributes to *{cls_name}* on this image.")
+            continue
+        others = ", ".join(f"{n} {k}" for k, n in sv["statuses"].items() if k != ALIVE)
+        lines.append(f"**{s}**: {sv['contributing']} of {sv['of']} channels contribute to *{cls_name}*; of the top "
+                     f"{len(sv['channels'])}, {sv['survived']} have surviving filters" + (f" ({others})" if others else "")
+                     + f"; their filters are {sv['mean_filter_sparsity'] * 100:.0f}% zero on average.")
     st.markdown("  \n".join(lines))
 
 

@@ -8,10 +8,10 @@ import streamlit as st
 from vggexplorer.views.explorer_model import model_summary
 from vggexplorer.model.vgg import short_name
 from vggexplorer.views.weight_figures import sensitivity_curves, sparsity_bars, weight_histogram
-from vggexplorer.model.vgg import prunable_parameters
-from vggexplorer.training.prune import layer_sparsity
+from vggexplorer.model.vgg import layer_sparsity, prunable_parameters
 
 from ..components import frame, ladder_panels
+from ..components.charts import CHART
 
 from .. import resources
 from ..markup import md_escape
@@ -29,6 +29,7 @@ def render() -> None:
     models = f.models
     st.title(f"Models · dense vs {md_escape(f.ms.pruned.label)}")
     _ladder()
+    st.subheader("The two models shown" if len(models) == 2 else "The model shown")
     summ = _summaries(f.ms)
     for slot, col in zip(summ.columns, st.columns(len(summ.columns))):
         s = summ[slot]
@@ -43,12 +44,11 @@ def render() -> None:
             st.metric("MACs per 32x32 image", f"{s.macs / 1e6:.1f} M")
             if s.size_on_disk_bytes:
                 st.metric("size on disk", f"{s.size_on_disk_bytes / 2**20:.1f} MiB")
-    st.subheader("The two models shown")
     layers = list(prunable_parameters(next(iter(models.values()))))
     short = [short_name(n) for n in layers]
     st.subheader("Per-layer sparsity")
     sp = {slot: [layer_sparsity(m)[n] for n in layers] for slot, m in models.items()}
-    st.plotly_chart(sparsity_bars(short, sp), key="sparsity", config={"displayModeBar": False})
+    st.plotly_chart(sparsity_bars(short, sp), key="sparsity", **CHART)
 
     if {"dense", "pruned"} <= set(models):
         st.subheader("Weight magnitudes, dense vs pruned")
@@ -58,14 +58,14 @@ def render() -> None:
         thr = pruning.get("thresholds", {}).get(name)
         dw = dict(models["dense"].named_parameters())[name].detach().numpy()
         pw = dict(models["pruned"].named_parameters())[name].detach().numpy()
-        st.plotly_chart(weight_histogram(dw, pw, layer, thr), key="hist", config={"displayModeBar": False})
+        st.plotly_chart(weight_histogram(dw, pw, layer, thr), key="hist", **CHART)
         scan = pruning.get("scan")
         if scan and scan.get("curves"):
             st.subheader("Sensitivity scan")
             st.caption(f"Each layer pruned alone, accuracy on {scan.get('images', '?')} held-out training images "
                        "(never the test split); the chosen per-layer sparsities reach the target overall.")
             st.plotly_chart(sensitivity_curves(scan["sparsities"], scan["curves"], scan["base_val_top1"]),
-                            key="scan", config={"displayModeBar": False})
+                            key="scan", **CHART)
     with st.expander("Checkpoint metadata"):
         for slot, m in models.items():
             st.markdown(f"**{slot}**")

@@ -1,27 +1,12 @@
-"""Display scales, dense-vs-pruned comparison and dead filters, as plain tensor functions.
+"""Display scales and the dense-vs-pruned comparison of one image, as plain tensor functions.
 
-Definitions (also in the README):
-
-* **weight-dead**: every weight of the filter (``conv.weight[c]``, all input channels and taps)
-  is exactly zero. Its conv output is 0, but BatchNorm then adds a constant, so a weight-dead
-  filter can still emit a constant positive map after the ReLU.
-* **activation-dead**: over the whole test split, the channel's post-ReLU output fires
-  (is > 0 at any position) on fewer than ``min_fire_fraction`` of the images; with the
-  default 0.0 this means "zero everywhere on every test image".
-* **zero on this image**: the channel's post-ReLU map is exactly zero everywhere for the
-  current image.
+A channel's status (weight-dead, zero on this image, ...) is decided in :mod:`vggexplorer.stats.status`.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
-
+import numpy as np
 import torch
-from torch import nn
-
-from ..model.vgg import blocks
-
-DEFAULT_MIN_FIRE_FRACTION = 0.0
 
 
 # ---- display normalization -------------------------------------------------------------------
@@ -47,6 +32,24 @@ def shared_scale(*maps: torch.Tensor) -> float:
     """
     m = max((float(t.max()) for t in maps if t.numel()), default=0.0)
     return m if m > 0 else 1.0
+
+
+def value_percentile(*maps: torch.Tensor, q: float) -> float:
+    """The ``q``-th percentile of every value of all given maps together (numpy's default: linear between the
+    two nearest ranks); 0 when there are none. The top of a robust display scale: values above it saturate."""
+    vals = [t.numpy().ravel() for t in maps if t.numel()]
+    return float(np.percentile(np.concatenate(vals), q)) if vals else 0.0
+
+
+def per_channel_of_max(maps: torch.Tensor, channel_max: np.ndarray) -> np.ndarray:
+    """``[C, H, W]`` -> float32 ``[0, 1]``: each channel divided by its own maximum ``channel_max[c]`` (e.g. over the
+    test split), clipped at 1. A channel whose maximum is 0 (it never fired) reads 1 wherever it fires now."""
+    m = maps.numpy()
+    mx = np.asarray(channel_max, np.float32).reshape(-1, 1, 1)
+    if mx.shape[0] != m.shape[0]:
+        raise ValueError(f"need one maximum per channel: {m.shape[0]} channels, {mx.shape[0]} maxima")
+    out = np.divide(m, mx, out=(m > 0).astype(np.float32), where=mx > 0)
+    return np.clip(out, 0.0, 1.0, out=out).astype(np.float32, copy=False)
 
 
 # ---- per-image comparison ---------------------------------------------------------------------
@@ -90,39 +93,3 @@ def describe_top2(probs: torch.Tensor, classes: list[str] | tuple[str, ...]) -> 
     """``"frog 71% vs deer 22%"``."""
     (a, pa), (b, pb) = top_classes(probs, classes, 2)
     return f"{a} {pa * 100:.0f}% vs {b} {pb * 100:.0f}%"
-
-
-# ---- dead filters -----------------------------------------------------------------------------
-
-def conv_modules(model: nn.Module) -> dict[str, nn.Conv2d]:
-    """Block name -> its conv layer."""
-    return {n: b.conv for n, b in blocks(model).items()}
-
-
-def weight_dead(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Block -> ``bool [C]``: every weight of the output filter is exactly zero."""
-    return {n: (m.weight.detach().flatten(1) == 0).all(1) for n, m in conv_modules(model).items()}
-
-
-def filter_sparsity(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Block -> ``float [C]``: fraction of each filter's weights that are zero."""
-    return {n: (m.weight.detach().flatten(1) == 0).float().mean(1) for n, m in conv_modules(model).items()}
-
-
-def activation_dead(fire_fraction: Mapping[str, torch.Tensor],
-                    min_fire_fraction: float = DEFAULT_MIN_FIRE_FRACTION) -> dict[str, torch.Tensor]:
-    """Block -> ``bool [C]`` from a scan's per-channel fire fractions.
-
-    ``min_fire_fraction=0`` flags channels that never fire on any image; a positive value
-    flags channels firing on fewer than that fraction of images.
-    """
-    if min_fire_fraction <= 0:
-        return {n: f <= 0 for n, f in fire_fraction.items()}
-    return {n: f < min_fire_fraction for n, f in fire_fraction.items()}
-
-
-def zero_on_image(maps: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Block -> ``bool [C]``: the channel's map ``[C, H, W]`` is zero everywhere on this image."""
-    return {n: (m.flatten(1) <= 0).all(1) for n, m in maps.items()}
-
-

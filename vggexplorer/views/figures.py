@@ -1,9 +1,10 @@
 """Plotly figure builders. Each returns a ``go.Figure``; tests check their data, not pixels.
 
-Layer mosaics are one ``go.Heatmap`` per figure: every channel's map tiled into one array with
-NaN gaps (never one subplot per channel). The heatmap's ``z`` is quantised to uint8 levels of a
-stated ``[0, zmax]`` scale so the largest figure stays a few hundred KB (Plotly sends typed
-arrays as base64), and one invisible scatter point per tile carries the channel's id and
+Layer mosaics are one ``go.Heatmap`` per figure (never one subplot per channel): every channel's map tiled
+into one array, the tiles touching, with white lines drawn over their borders. The heatmap's ``z`` is quantised
+to uint8 levels 1..255 of a stated :class:`~vggexplorer.views.mosaic.Scale` (level 0, drawn transparent, only
+where the last row has no tile), so the largest figure, conv1's, stays under 200 KB (Plotly sends typed
+arrays as base64; ``benchmarks/README.md``), and one invisible scatter point per tile carries the channel's id and
 statistics: it gives the hover text everywhere on the tile (``hoverdistance=-1``) and makes
 tiles clickable (heatmap cells produce no selection events in Streamlit).
 """
@@ -16,38 +17,33 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from ..stats.status import ALIVE
-from .mosaic import mosaic_layout, scale_note, tile, unit_scale
-from .style import GREENS, LEVELS, MARK_COLOUR, PLOT_WIDTH_PX, ROLE_COLORS, STATUS_COLORS, _layout, _pct, quantise
+from ..stats.status import ZERO_ON_IMAGE, describe, zero_on_image
+from .explorer_model import top_contributors
+from .mosaic import PER_CHANNEL_MINMAX, Scale, mosaic_layout, tile
+from .style import (GREENS, LEVELS, MARK_COLOUR, PLOT_WIDTH_PX, ROLE_COLORS, STATUS_COLORS, _layout, _pct,
+                    level_colorscale, quantise)
 
 
-def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None = None,
-                 status: Mapping[str, Sequence[bool]] | None = None, selected: int | None = None,
+def layer_mosaic(maps: torch.Tensor, block: str, role: str, scale: Scale = PER_CHANNEL_MINMAX,
+                 status: Sequence[str] | None = None, selected: int | None = None,
                  extra: Mapping[str, Sequence[float]] | None = None, height: int | None = None) -> go.Figure:
     """One block's maps ``[C, H, W]`` as one tiled heatmap plus one hover/click point per channel.
 
     Tiles touch (white lines drawn over their borders keep them apart), so the heatmap carries no gap
-    pixels. ``zmax``: a shared ``[0, zmax]`` scale (comparable across channels and models); ``None``:
-    per-channel min-max. ``status``: name -> ``bool [C]`` flags shown in the hover (e.g.
-    weight-dead); ``extra``: name -> ``[C]`` numbers shown in the hover (e.g. similarity);
+    pixels. ``scale``: how values map to colour (:mod:`vggexplorer.views.mosaic`: shared with a robust top,
+    per-channel min-max, or each channel of its test-split max), named under the title. ``status``: each channel's
+    status (:mod:`vggexplorer.stats.status`), named in the hover, with ``zero on this image`` beside it where the map
+    is (without ``status``, only that); ``extra``: name -> ``[C]`` numbers shown in the hover (e.g. similarity);
     ``selected``: the channel marked (see :func:`mark_channel`; a click marks the clicked tile).
     """
     c, h, w = maps.shape
     layout = mosaic_layout(c, h, w, gap=0)
-    z = quantise(tile(unit_scale(maps, zmax), layout))  # uint8; 0 only where the last row has no tile
-    # level 0 transparent; 1..256 follow Greens light -> dark
-    from plotly.colors import get_colorscale
-
-    greens = get_colorscale(GREENS)
-    eps = 0.5 / (LEVELS + 1)
-    colorscale = [[0.0, "rgba(0,0,0,0)"], [eps, "rgba(0,0,0,0)"]] + [[eps + (1 - eps) * p, col] for p, col in greens]
-    colorscale[-1][0] = 1.0
-    heat = go.Heatmap(
-        z=z, zmin=0, zmax=LEVELS + 1, colorscale=colorscale, hoverinfo="skip", showscale=True,
-        colorbar=dict(title=dict(text="activation", side="right"), thickness=10,
-                      tickvals=[1, (LEVELS + 2) / 2, LEVELS + 1],
-                      ticktext=["0", "mid" if zmax is None else f"{zmax / 2:.3g}",
-                                "max" if zmax is None else f"{zmax:.3g}"]),
+    z = quantise(tile(scale.unit(maps), layout))  # uint8; 0 only where the last row has no tile
+    bar_title, ticks = scale.ticks()
+    heat = go.Heatmap(  # level 0 transparent; 1..LEVELS follow Greens light -> dark, as in the PNG grid
+        z=z, zmin=0, zmax=LEVELS, colorscale=level_colorscale(), hoverinfo="skip", showscale=True,
+        colorbar=dict(title=dict(text=bar_title, side="right"), thickness=10,
+                      tickvals=[1, (LEVELS + 1) / 2, LEVELS], ticktext=ticks),
         name=f"{role} {block}",
     )
     xs, ys = layout.centres()
@@ -57,15 +53,13 @@ def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None =
     for name, vals in (extra or {}).items():
         lines.append(f"{name} %{{customdata[{len(cols)}]:.3f}}")
         cols.append(np.asarray(vals, dtype=np.float64))
-    status_text = np.array([""] * c, dtype=object)
-    for name, flags in (status or {}).items():
-        flags = np.asarray(flags, bool)
-        status_text[flags] = status_text[flags] + name + "; "
-    status_text = np.where(status_text == "", ALIVE, status_text)
+    zero = zero_on_image(maps)
+    status_text = ([f"status: {describe(s, z, why=True)}" for s, z in zip(status, zero)] if status is not None
+                   else [ZERO_ON_IMAGE if z else "" for z in zero])
     lines.append("%{text}")
     mark_px = float(np.clip(PLOT_WIDTH_PX / layout.cols, 6, 40))
     points = go.Scatter(
-        x=xs, y=ys, mode="markers", customdata=np.stack(cols, 1), text=list(status_text),
+        x=xs, y=ys, mode="markers", customdata=np.stack(cols, 1), text=status_text,
         hovertemplate="<br>".join(lines) + "<extra></extra>", name="channels", showlegend=False,
         # a square per tile, invisible until its tile is selected
         marker=dict(symbol="square", size=mark_px, color="rgba(0,0,0,0)"),
@@ -78,13 +72,15 @@ def layer_mosaic(maps: torch.Tensor, block: str, role: str, zmax: float | None =
     line = dict(color="white", width=1 if h <= 8 else 2)
     shapes = [dict(type="path", path=p, line=line) for p in (v, hz) if p]
     fig = go.Figure([heat, points], dict(
-        title=dict(text=f"{role} · {block} · {c} channels of {h}x{w} · {scale_note(zmax)}", font=dict(size=13)),
-        margin=dict(l=4, r=4, t=32, b=4), height=height or int(min(900, max(260, 60 + 520 * rows / cols_))),
+        title=dict(text=f"{role} · {block} · {c} channels of {h}x{w}<br><span style='font-size:11px'>"
+                        f"{scale.note()}</span>", font=dict(size=13)),
+        margin=dict(l=4, r=4, t=48, b=4), height=height or int(min(900, max(276, 76 + 520 * rows / cols_))),
         hovermode="closest", hoverdistance=-1, plot_bgcolor="rgba(0,0,0,0)", clickmode="event+select",
         shapes=shapes, template="none",
         xaxis=dict(visible=False, range=[-0.5, cols_ - 0.5], constrain="domain"),
         yaxis=dict(visible=False, range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain"),
-        meta={"block": block, "role": role, "channels": c, "tile": [h, w], "cols": layout.cols, "zmax": zmax},
+        meta={"block": block, "role": role, "channels": c, "tile": [h, w], "cols": layout.cols, "scale": scale.kind,
+              "zmax": scale.top},
     ))
     return mark_channel(fig, selected)
 
@@ -162,16 +158,19 @@ def probability_bars(probs: Mapping[str, Sequence[float]], classes: Sequence[str
 
 def importance_bars(scores: Mapping[str, Sequence[float]], status: Mapping[str, Sequence[str]],
                     block: str, measure: str, top: int = 15) -> go.Figure:
-    """Top channels by importance for each model, coloured by status (``explore.channel_status``).
+    """The top channels by importance for each model among those that contribute (non-zero score), coloured by
+    status (:mod:`vggexplorer.stats.status`); each panel's title says how many contribute.
 
     One panel per model side by side (:func:`side_by_side`)."""
     roles = list(scores)
-    axes, layout = side_by_side([f"{r}: top {top} of {block}" for r in roles], 0.12)
+    ranked = {r: top_contributors(scores[r], top) for r in roles}
+    axes, layout = side_by_side([f"{r}: top {len(ranked[r][0])} of {block} · {ranked[r][1]} of {len(scores[r])} "
+                                 "channels contribute" for r in roles], 0.12)
     bars = []
     for ax, r in zip(axes, roles):
         s = np.asarray(scores[r], dtype=np.float64)
-        order = np.argsort(-s, kind="stable")[:top][::-1]
-        st = [status[r][c] for c in order]
+        order = ranked[r][0][::-1]
+        st = [str(status[r][c]) for c in order]
         bars.append(go.Bar(x=s[order], y=[f"ch {c}" for c in order], orientation="h", xaxis=f"x{ax}", yaxis=f"y{ax}",
                            marker_color=[STATUS_COLORS.get(x, "#6baed6") for x in st],
                            customdata=np.array(st, dtype=object), showlegend=False,
@@ -185,8 +184,8 @@ def channel_across_ladder(maps: Sequence[np.ndarray], labels: Sequence[str], sta
                           selected: int | None = None) -> go.Figure:
     """One channel's post-ReLU map for every model tiled in one row (one heatmap, one shared 0..zmax scale).
 
-    Each tile is captioned with its model, status and filter sparsity; ``selected`` outlines one tile
-    (e.g. the chosen rung).
+    Each tile is captioned with its model, status (with ``zero on this image`` where its map is) and filter
+    sparsity; ``selected`` outlines one tile (e.g. the chosen rung).
     """
     n = len(maps)
     if n == 0 or not len(labels) == len(statuses) == len(filter_sparsity) == n:
@@ -204,9 +203,10 @@ def channel_across_ladder(maps: Sequence[np.ndarray], labels: Sequence[str], sta
     heat = go.Heatmap(z=tile(arr, lay), x=xs, zmin=0, zmax=zmax, colorscale=GREENS, hoverongaps=False,
                       colorbar=dict(thickness=10, title=dict(text="activation", side="right")),
                       hovertemplate="%{x}, y %{y}<br>value %{z:.3f}<extra></extra>")
+    zero = zero_on_image(arr)
     notes = [dict(x=t * step + (w - 1) / 2, y=h - 0.5, yanchor="top", yshift=-2, showarrow=False, font=dict(size=11),
                   text=f"<b>{labels[t]}</b><br><span style='color:{STATUS_COLORS.get(statuses[t], '#444444')}'>"
-                       f"{statuses[t]}</span> · {_pct(filter_sparsity[t])} zero") for t in range(n)]
+                       f"{describe(statuses[t], zero[t])}</span> · {_pct(filter_sparsity[t])} zero") for t in range(n)]
     shapes = []
     if selected is not None and 0 <= selected < n:
         x0 = selected * step - 0.5

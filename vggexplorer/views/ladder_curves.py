@@ -17,8 +17,9 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from ..model.vgg import short_name
-from ..stats.status import CATEGORIES, SPARSE_FILTER
-from .style import (ROLE_COLORS, STATUS_COLORS, STATUS_SYMBOLS, _block_key, _layout, _percent_scale, rung_color, rung_label)
+from ..stats.status import CATEGORIES, SPARSE_FILTER, percent, sparse_filter
+from ..model.ladder import rung_label
+from .style import (ROLE_COLORS, STATUS_COLORS, STATUS_SYMBOLS, _block_key, _layout, _percent_scale, rung_color)
 
 def sparsity_axis(percents: Sequence[int], title: str = "weights zero (nominal)") -> dict:
     """An x axis for rungs: placed by the weights *left* (100 - p, log scale, reversed), labelled by the weights
@@ -41,8 +42,10 @@ def death_curves(counts: Mapping[int, Mapping[str, Mapping[str, int]]], channels
     cols = max(1, min(4, len(blocks)))
     rows = max(1, math.ceil(len(blocks) / cols))
     titles = [f"{b} · {channels[b]} channels" if b in channels else b for b in blocks]
+    axis = sparsity_axis(percents)
+    # one x-axis title under the whole grid (a title per subplot runs into its neighbours')
     fig = make_subplots(rows, cols, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.14 if rows > 1 else 0,
-                        horizontal_spacing=0.05)
+                        horizontal_spacing=0.05, x_title=axis["title"])
     labels = [rung_label(p) for p in percents]
     for i, b in enumerate(blocks):
         r, c = divmod(i, cols)
@@ -53,14 +56,14 @@ def death_curves(counts: Mapping[int, Mapping[str, Mapping[str, int]]], channels
                 line=dict(color=STATUS_COLORS[cat], width=2), marker=dict(symbol=STATUS_SYMBOLS[cat], size=7),
                 customdata=labels, hovertemplate=f"{b} · {cat}<br>%{{customdata}}: %{{y}} channels<extra></extra>"),
                 r + 1, c + 1)
-    axis = sparsity_axis(percents)
     fig.update_xaxes(**{k: v for k, v in axis.items() if k != "title"})
-    fig.update_xaxes(title_text=axis["title"], row=rows)
     fig.update_yaxes(rangemode="tozero")
     fig.update_yaxes(title_text="channels", col=1)
-    return _layout(fig, "Dead channels per block across the ladder", 70 + 190 * rows,
-                   legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0), margin=dict(l=4, r=4, t=80, b=4),
-                   hovermode="closest")
+    fig = _layout(fig, "Dead channels per block across the ladder", 120 + 190 * rows,
+                  legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0), margin=dict(l=4, r=4, t=100, b=50),
+                  hovermode="closest")
+    # the title at the very top, the legend under it, the subplot titles under that: none runs into another
+    return fig.update_layout(title=dict(y=1, yref="container", yanchor="top", pad=dict(t=8)))
 
 
 def filter_sparsity_distribution(sparsity: Mapping[int, Mapping[str, np.ndarray]], block: str | None = None) -> go.Figure:
@@ -73,11 +76,11 @@ def filter_sparsity_distribution(sparsity: Mapping[int, Mapping[str, np.ndarray]
         v = np.concatenate([np.asarray(per_block[b], np.float64).ravel() for b in names]) if names else np.zeros(0)
         n = max(n, v.size)
         label = rung_label(p)
-        mostly = int((v >= SPARSE_FILTER - 1e-6).sum())  # float32 0.9 < 0.9
+        mostly = int(sparse_filter(v).sum())
         fig.add_trace(go.Box(y=(v * 100).astype(np.float32), name=label, x0=label, marker_color=rung_color(p),
                              boxpoints="outliers", showlegend=False, meta={"percent": p, "mostly_zero": mostly}))
         fig.add_annotation(x=label, y=100, yshift=4, yanchor="bottom", showarrow=False, font=dict(size=11),
-                           text=f"{mostly} ≥ {SPARSE_FILTER:.0%} zero")
+                           text=f"{mostly} ≥ {percent(SPARSE_FILTER)} zero")
     fig.add_hline(y=SPARSE_FILTER * 100, line=dict(color="#969696", dash="dot", width=1))
     where = f"{block} · {n} filters" if block is not None else f"all blocks pooled · {n} filters"
     return _layout(fig, f"Per-filter sparsity · {where}", 340,
@@ -163,7 +166,18 @@ def cka_by_block(cka: Mapping[int, Mapping[str, float]]) -> go.Figure:
         fig.add_trace(go.Scatter(x=weights_left(percents), y=y, name=b, mode="lines+markers", line=dict(color=col),
                                  customdata=labels,
                                  hovertemplate=f"{b} · %{{customdata}}<br>CKA %{{y:.3f}}<extra></extra>"))
-    lo = min([0.0] + [v for t in fig.data for v in t.y if v is not None])
+    y0, y1 = cka_range([v for t in fig.data for v in t.y if v is not None])
     return _layout(fig, "Linear CKA with dense, per block", 340, hovermode="closest",
                    xaxis=sparsity_axis(percents),
-                   yaxis=dict(title="CKA with dense", range=[lo, 1.02]))
+                   yaxis=dict(title="CKA with dense" + (f" (axis from {y0:g}, not 0)" if y0 > 0 else ""),
+                              range=[y0, y1]))
+
+
+def cka_range(values: Sequence[float]) -> tuple[float, float]:
+    """The CKA axis: from a little below the smallest value (8% of its distance to 1, at least 0.002, floored to
+    0.01; from 0 when that would be below 0, unless a value is) to a little above 1. From 0, curves between 0.92
+    and 1 would lie flat along the top."""
+    lo = min([1.0, *values])
+    pad = max(0.08 * (1 - lo), 0.002)
+    y0 = math.floor((lo - pad) * 100) / 100
+    return (y0 if y0 > 0 else 0.0 if lo >= 0 else lo - pad), 1 + pad / 2

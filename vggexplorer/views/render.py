@@ -2,46 +2,33 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..probe.analysis import shared_scale, zero_on_image
-from .mosaic import mosaic_layout, scale_note, tile, unit_scale
-
-COLORSCALE = "Greens"  # light to dark: darker = stronger activation, as in the seed post
-
-
-@lru_cache(maxsize=4)
-def colormap_lut(name: str = COLORSCALE, n: int = 256) -> np.ndarray:
-    """``uint8 [n, 3]`` lookup table sampled from a Plotly colorscale (the same colours as the app)."""
-    from plotly.colors import get_colorscale, sample_colorscale, unlabel_rgb
-
-    cols = sample_colorscale(get_colorscale(name), np.linspace(0, 1, n).tolist(), colortype="rgb")
-    return np.array([unlabel_rgb(c) for c in cols], dtype=np.float64).round().astype(np.uint8)
-
+from ..stats.status import zero_on_image
+from .mosaic import PER_CHANNEL_MINMAX, Scale, mosaic_layout, robust, tile
+from .style import level_rgb, quantise
 
 GAP_GREY = 160  # mid-grey gaps: white would read as "no activation" on the light end of Greens
 
 
-def colorize(values01: np.ndarray, name: str = COLORSCALE) -> np.ndarray:
-    """``[H, W]`` in [0, 1], NaN in gaps -> ``uint8 [H, W, 3]`` through the colorscale, gaps grey."""
-    lut = colormap_lut(name)
-    idx = np.rint(np.clip(np.nan_to_num(values01, nan=0.0), 0, 1) * (len(lut) - 1)).astype(np.intp)
-    rgb = lut[idx]
+def colorize(values01: np.ndarray) -> np.ndarray:
+    """``[H, W]`` in [0, 1], NaN in gaps -> ``uint8 [H, W, 3]``: the app mosaic's colour levels
+    (:func:`~vggexplorer.views.style.quantise`, :func:`~vggexplorer.views.style.level_rgb`), gaps grey."""
+    rgb = level_rgb()[quantise(values01)]
     rgb[np.isnan(values01)] = GAP_GREY
     return rgb
 
 
-def block_grid(maps: torch.Tensor, tile_px: int = 32, zmax: float | None = None, gap: int = 2) -> np.ndarray:
+def block_grid(maps: torch.Tensor, tile_px: int = 32, scale: Scale = PER_CHANNEL_MINMAX, gap: int = 2) -> np.ndarray:
     """One block's maps ``[C, H, W]`` -> ``uint8 [Hg, Wg, 3]``: the app's mosaic layout, each map enlarged by
-    a whole factor (nearest neighbour) to at least ``tile_px``, scaled as :func:`vggexplorer.mosaic.unit_scale`."""
+    a whole factor (nearest neighbour) to at least ``tile_px``, scaled by ``scale`` as the app's mosaic is."""
     c, h, w = maps.shape
     k = max(1, -(-tile_px // max(h, w)))
-    vals = unit_scale(maps, zmax)
+    vals = scale.unit(maps)
     vals = np.kron(vals, np.ones((1, k, k), np.float32))  # [C, h*k, w*k]
     return colorize(tile(vals, mosaic_layout(c, h * k, w * k, gap=gap)))
 
@@ -58,19 +45,20 @@ def activation_sheet(captures: Mapping[str, Mapping[str, torch.Tensor]], title: 
     """Every block of every model, labelled, stacked into one PNG-ready image.
 
     ``captures``: role (e.g. "dense", "pruned") -> block -> ``[C, H, W]`` maps of one image.
-    With ``shared``, each block uses one scale for all roles, so dense and pruned compare.
+    With ``shared``, each block uses one scale for all roles, so dense and pruned compare: the app's default, its top
+    a high percentile of their values (:func:`~vggexplorer.views.mosaic.robust`); else per-channel min-max.
     """
     roles = list(captures)
     blocks = list(next(iter(captures.values())))
     font, big = _font(14), _font(18)
     sections: list[tuple[str, Image.Image]] = []
     for b in blocks:
-        zmax = shared_scale(*(captures[r][b] for r in roles)) if shared else None
+        scale = robust(*(captures[r][b] for r in roles)) if shared else PER_CHANNEL_MINMAX
         for r in roles:
             m = captures[r][b]
-            grid = block_grid(m, tile_px=tile_px, zmax=zmax)
-            zero = int(zero_on_image({b: m})[b].sum())
-            label = (f"{r} {b}: {m.shape[0]} channels, {m.shape[1]}x{m.shape[2]}, {scale_note(zmax)}, "
+            grid = block_grid(m, tile_px=tile_px, scale=scale)
+            zero = int(zero_on_image(m).sum())
+            label = (f"{r} {b}: {m.shape[0]} channels, {m.shape[1]}x{m.shape[2]}, {scale.note()}, "
                      f"{zero} zero on this image")
             sections.append((label, Image.fromarray(grid)))
     width = max(im.width for _, im in sections) + 20

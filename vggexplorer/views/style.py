@@ -1,20 +1,21 @@
 """The views' one look: colour scales and palettes, the quantisation of activations to colour levels, the
-rung labels and colours, and the layout helpers every figure module shares. Colours carry meaning and stay put:
-one colour per status (plus a marker symbol, so curves survive greyscale) and one per rung, darker for sparser.
+rung colours (their labels come from vggexplorer.model.ladder.rung_label), and the layout helpers every figure
+module shares. Colours carry meaning and stay put: one colour per status (plus a marker symbol, so curves
+survive greyscale) and one per rung, darker for sparser.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import sample_colorscale
+from plotly.colors import get_colorscale, sample_colorscale, unlabel_rgb
 
-from ..model.ladder import LADDER
-from ..stats.status import ACTIVATION_DEAD, ALIVE, DORMANT, WEAKENED, WEIGHT_DEAD, ZERO_ON_IMAGE
+from ..stats.status import ACTIVATION_DEAD, ALIVE, DORMANT, UNSCANNED, WEAKENED, WEIGHT_DEAD
 
 GREENS = "Greens"  # plotly's named scale runs light to dark: darker = stronger activation
 LEVELS = 255
@@ -22,7 +23,7 @@ ROLE_COLORS = {"dense": "#2b8cbe", "pruned": "#e6550d"}
 # One palette for channel statuses, wherever they are drawn (bars, curves, tile labels), and its light tints
 # for table rows.
 STATUS_COLORS = {ALIVE: "#238b45", WEIGHT_DEAD: "#525252", ACTIVATION_DEAD: "#cb181d", DORMANT: "#f16913",
-                 WEAKENED: "#6a51a3", ZERO_ON_IMAGE: "#fd8d3c"}
+                 WEAKENED: "#6a51a3", UNSCANNED: "#969696"}
 STATUS_TINTS = {WEIGHT_DEAD: "#d9d9d9", ACTIVATION_DEAD: "#fcbba1", DORMANT: "#fdd0a2", WEAKENED: "#dadaeb"}
 
 
@@ -33,6 +34,28 @@ def quantise(values01: np.ndarray) -> np.ndarray:
     return q
 
 
+# A level's colour, for every drawing of quantised maps (the app's mosaics and the PNG grid): level L in 1..LEVELS
+# is GREENS at (L - 1) / (LEVELS - 1), so level 1 is its lightest colour (value 0) and LEVELS its darkest (the top).
+
+def level_colorscale() -> list[list]:
+    """A Plotly colorscale for levels drawn with ``zmin=0, zmax=LEVELS``: level 0 (the gaps) transparent, level L
+    GREENS at ``(L - 1) / (LEVELS - 1)`` (each GREENS stop moved to where its level sits on ``0..LEVELS``)."""
+    clear = "rgba(0,0,0,0)"
+    return [[0.0, clear], [0.5 / LEVELS, clear]] + [[(1 + p * (LEVELS - 1)) / LEVELS, col]
+                                                   for p, col in get_colorscale(GREENS)]
+
+
+@lru_cache(maxsize=1)
+def level_rgb() -> np.ndarray:
+    """``uint8 [LEVELS + 1, 3]``: each level's colour as :func:`level_colorscale` draws it (row 0, the gaps', white)."""
+    pos = (np.arange(1, LEVELS + 1) - 1) / (LEVELS - 1)
+    cols = sample_colorscale(get_colorscale(GREENS), pos.tolist(), colortype="rgb")
+    lut = np.full((LEVELS + 1, 3), 255, np.uint8)
+    lut[1:] = np.array([unlabel_rgb(c) for c in cols], np.float64).round().astype(np.uint8)
+    lut.setflags(write=False)
+    return lut
+
+
 MARK_COLOUR = "rgba(214,39,40,0.45)"  # laid over the selected tile: red, its pattern still visible
 PLOT_WIDTH_PX = 380  # about the width a mosaic's plot gets in the app (half a wide page): sizes the mark
 
@@ -40,14 +63,6 @@ PLOT_WIDTH_PX = 380  # about the width a mosaic's plot gets in the app (half a w
 STATUS_SYMBOLS = {WEIGHT_DEAD: "x", ACTIVATION_DEAD: "circle", DORMANT: "diamond", WEAKENED: "triangle-down"}
 DIVERGING = "RdBu"  # weights: red negative, blue positive, white 0 (zmid=0)
 MARGIN = dict(l=4, r=4, t=40, b=4)
-
-
-def rung_label(percent: int) -> str:
-    """``dense`` or ``pruned 95%``: the shipped rung's own label, or the same form for any other percent."""
-    for r in LADDER:
-        if r.percent == percent:
-            return r.label
-    return "dense" if percent == 0 else f"pruned {percent:g}%"
 
 
 def rung_color(percent: float) -> str:
