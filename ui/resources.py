@@ -18,11 +18,11 @@ from torch import nn
 
 from vggexplorer import load_bundled_test, load_model, load_scan
 from vggexplorer.errors import VGGExplorerError
-from vggexplorer.probe.analysis import filter_sparsity, weight_dead
+from vggexplorer.stats import status as dead
 from vggexplorer.model.compact import load_compact
 from vggexplorer.data.cifar10 import bundled_test_path
-from vggexplorer.views.explorer_model import (ImageAnalysis, ScanView, analyze_image, channel_table, importance_every_block,
-                                 importance_scores, scan_view)
+from vggexplorer.views.explorer_model import (ImageAnalysis, ScanView, analyze_image, channel_table,
+                                             importance_every_block, importance_scores, scan_view, slot_statuses)
 from vggexplorer.views import ladder_model as lv
 from vggexplorer.model.ladder import DEFAULT_RUNG, LADDER, SCAN_CMD, Rung, prune_command, scan_path  # noqa: F401 (pages)
 from vggexplorer.stats.scan import check_scan_matches
@@ -129,18 +129,30 @@ def scan(ms: ModelSet) -> tuple[ScanView | None, str | None]:
 # ---- per model set ----------------------------------------------------------------------------
 
 @st.cache_resource(max_entries=8)
-def weight_flags(ms: ModelSet) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """Slot -> ``{"weight_dead", "filter_sparsity"}`` -> block -> ``[C]`` (read-only, shared)."""
-    out = {}
-    for slot, model in models(ms)[0].items():
-        out[slot] = {"weight_dead": {b: t.numpy() for b, t in weight_dead(model).items()},
-                     "filter_sparsity": {b: t.numpy() for b, t in filter_sparsity(model).items()}}
-    return out
+def filter_sparsity(ms: ModelSet) -> dict[str, dict[str, np.ndarray]]:
+    """Slot -> block -> ``[C]``: each filter's fraction of zero weights (read-only, shared)."""
+    return {slot: dead.filter_sparsity(model) for slot, model in models(ms)[0].items()}
+
+
+@st.cache_resource(max_entries=8)
+def _statuses(stamp: tuple, ms: ModelSet) -> dict[str, dict[str, np.ndarray]]:
+    full, _ = _scan_file(stamp)
+    shipped = {slot: ref.rung.role for slot, ref in ms.refs().items() if not ref.is_own}
+    return slot_statuses(full, shipped, filter_sparsity(ms))
+
+
+def statuses(ms: ModelSet) -> dict[str, dict[str, np.ndarray]]:
+    """Slot -> block -> ``str [C]``: every channel's status, computed once per model set and scan file (read-only,
+    shared); every view of the Explorer (mosaic hover, importance bars, channel table) reads it."""
+    return _statuses(file_stamp(scan_path()), ms)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def channels_df(ms: ModelSet):
-    return channel_table(models(ms)[0], scan(ms)[0], BLOCKS)
+    full, _ = _scan_file(file_stamp(scan_path()))
+    rung = None if ms.pruned.is_own else ms.pruned.rung
+    died = {b: dead.scan_died_at(full, b, full.roles[0]) for b in BLOCKS} if full is not None and rung else None
+    return channel_table(models(ms)[0], scan(ms)[0], BLOCKS, statuses(ms), died, rung.percent if rung else None)
 
 
 # ---- per image: 32 images x ~3 MB of maps for both models, bounded for a hosted demo ------------
@@ -245,8 +257,7 @@ def ladder_channels(role: str, stamp: tuple):
 @st.cache_data(max_entries=2, show_spinner=False)
 def ladder_summary(stamps: tuple) -> dict:
     """Size on disk, non-zero parameters and per-layer sparsity of dense and every rung that loads."""
-    from vggexplorer.model.vgg import count_nonzero_params
-    from vggexplorer.training.prune import layer_sparsity
+    from vggexplorer.model.vgg import count_nonzero_params, layer_sparsity
 
     models, _ = ladder_models()
     rungs = [r for r in LADDER if r.role in models]

@@ -15,8 +15,9 @@ from importlib import import_module
 # torch-free, so the app can decode its test split while torch imports (ui/warm.py)
 _EXPORTS = {
     "Capture": "probe.hooks", "capture_activations": "probe.hooks",
-    "activation_dead": "probe.analysis", "channel_cosine": "probe.analysis", "channel_relative_difference": "probe.analysis",
-    "weight_dead": "probe.analysis", "zero_on_image": "probe.analysis",
+    "channel_cosine": "probe.analysis", "channel_relative_difference": "probe.analysis",
+    "activation_dead": "stats.status", "filter_sparsity": "stats.status", "weight_dead": "stats.status",
+    "zero_on_image": "stats.status",
     "CheckpointError": "model.checkpoint", "load_model": "model.checkpoint",
     "CIFAR10_CLASSES": "data.cifar10", "DataError": "data.cifar10", "load_bundled_test": "data.cifar10",
     "preprocess": "data.images",

@@ -5,7 +5,7 @@ from vggexplorer.stats import status as dead
 from vggexplorer.stats.compare import compare_scan
 from vggexplorer.views.ladder_model import (
     accuracy_points, block_across, channel_statuses, channel_table, cka_by_rung, death_counts,
-    disagreement_frame, filter_sparsity_by_rung, per_class_rows, status_on_image,
+    disagreement_frame, filter_sparsity_by_rung, per_class_rows,
 )
 from vggexplorer.stats.scan import ScanResult
 
@@ -84,9 +84,6 @@ def test_channel_across_the_ladder_on_hand_made_models():
                                               "conv0").items()}
     assert set(maps) == {"dense", "p55"} and maps["dense"].shape == (32, 32)
     assert maps["dense"][8:10, 8:10].min() == 1.0 and maps["dense"].sum() == 4.0
-    assert status_on_image("alive", np.zeros((2, 2))) == dead.ZERO_ON_IMAGE
-    assert status_on_image("dormant", np.zeros((2, 2))) == "dormant"
-    assert status_on_image("alive", maps["dense"]) == "alive"
 
 
 def test_block_across_takes_known_maps_as_they_are():

@@ -21,14 +21,7 @@ def render() -> None:
     f = frame.begin(with_scan=False)
     rung = rung_by_percent(state.view().pruned)
     st.title(f"Dead filters · dense vs {rung.label}")
-    st.markdown(
-        f"- **{dead.WEIGHT_DEAD}**: every weight of the filter is zero (BatchNorm can still make it emit a constant).\n"
-        f"- **{dead.ACTIVATION_DEAD}**: the post-ReLU output is zero at every position of every one of the 10,000 "
-        "test images.\n"
-        f"- **{dead.DORMANT}**: non-zero at fewer than 1% of all positions over the test split.\n"
-        f"- **{dead.WEAKENED}**: mean activation below 25% of the same channel's mean in dense.\n"
-        "- **died at**: the first rung at which the channel is weight-dead, activation-dead or dormant."
-    )
+    st.markdown(dead.definitions_markdown(dead.LADDER_TERMS))
     if f.ms.own_slots:
         own = ", ".join(md_escape(f.ms.refs()[s].label) for s in f.ms.own_slots)
         st.warning(f"Dataset statistics are shown only for the shipped checkpoints, not for your own ({own}): the "

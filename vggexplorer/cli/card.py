@@ -172,7 +172,8 @@ def _dead_section(scan_path: Path, roles: list[str], names: Mapping[str, str]) -
     lines = ["", "## Dead filters, graded", "",
              "Counted over the 10,000 test images by the scan (`checkpoints/scan.npz`, "
              f"{scan_path.stat().st_size / 2**20:.1f} MiB; the app reads it and never rescans), as "
-             "`vggexplorer/stats/status.py` defines them:", "", definitions_markdown((*CATEGORIES, ALIVE, SPARSE_FILTERS)), "",
+             "`vggexplorer/stats/status.py` defines them:", "",
+             definitions_markdown((*CATEGORIES, ALIVE, SPARSE_FILTERS)), "",
              "Each cell: " + " / ".join(CATEGORIES) + " / " + SPARSE_FILTERS + ".", ""]
     blocks = scan.blocks
     present = [r for r in roles if r in scan.models]

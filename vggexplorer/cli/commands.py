@@ -215,3 +215,9 @@ def cmd_model_card(args: argparse.Namespace) -> int:
         tmp.write_text(text)
     print(f"wrote {out}")
     return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .render import cmd_render as render
+
+    return render(args)

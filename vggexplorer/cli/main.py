@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="print a checkpoint's metadata")
     p.add_argument("--checkpoint", type=Path, required=True)
+
+    from .render import add_render_parser
+
+    add_render_parser(sub)
     return parser
 
 

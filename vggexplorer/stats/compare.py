@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import status as dead
+from .status import definitions_json, graded_dead
 from ..model.ladder import percent_of
 from ..model.vgg import CIFAR10_CLASSES
 from .measures import holm_adjusted, mcnemar_exact, paired_diff_interval, symmetric_kl
@@ -88,19 +88,6 @@ def per_class(dense_pred: np.ndarray, pruned_pred: np.ndarray, labels: np.ndarra
     return rows
 
 
-def graded_dead(scan, role: str, reference: str = "dense") -> dict[str, dict[str, int]]:
-    """Block -> graded dead counts (:mod:`vggexplorer.dead`) for one model of a scan."""
-    return {b: dead.counts(grade_block(scan, role, b, reference), scan.stat(role, b, "filter_sparsity"))
-            for b in scan.blocks}
-
-
-def grade_block(scan, role: str, block: str, reference: str = "dense") -> dict[str, np.ndarray]:
-    """Category -> ``bool [C]`` for one model and block of a scan (weakened against ``reference``)."""
-    st = scan.models[role][block]
-    ref_mean = None if role == reference else scan.stat(reference, block, "mean")
-    return dead.grade(st["filter_sparsity"], st["fire_fraction"], st["density"], st["mean"], ref_mean)
-
-
 def compare_scan(scan) -> dict[str, Any]:
     """Everything ``compare --json`` reports, from a :class:`~vggexplorer.scan.ScanResult` of dense and its rungs."""
     roles = scan.roles
@@ -138,7 +125,7 @@ def compare_scan(scan) -> dict[str, Any]:
         "per_class_interval": "95% matched-pairs Wald interval of (rung - dense) top-1",
         "per_class_test": {**PER_CLASS_TEST, "summary": per_class_test()},
         "cka_estimator": scan.meta.get("cka_estimator"),
-        "dead_definitions": dead.__doc__.strip().split("\n\n")[1],
+        "dead_definitions": definitions_json(),
         "pairs": out_pairs,
     }
 

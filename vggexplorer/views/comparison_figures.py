@@ -10,7 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..stats.compare import per_class_test
-from .style import _layout, _percent_scale, rung_color, rung_label
+from ..model.ladder import rung_label
+from .style import _layout, _percent_scale, rung_color
 
 def per_class_accuracy(rows: Sequence[Mapping]) -> go.Figure:
     """Per class, pruned − dense top-1 (percentage points) with its 95% interval; one trace per rung. A star marks

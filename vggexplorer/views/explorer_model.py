@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..probe.hooks import Capture, capture_activations
-from ..probe.analysis import activation_dead, channel_cosine, filter_sparsity, weight_dead, zero_on_image
+from ..probe.analysis import channel_cosine
 from ..stats import status as dead
-from ..stats.status import ACTIVATION_DEAD, ALIVE, WEIGHT_DEAD, ZERO_ON_IMAGE
 from ..probe.importance import ablation, gradient_x_activation, last_block_contributions
 from ..model.vgg import count_macs, count_nonzero_params, count_params, zero_fraction
-from ..stats.compare import grade_block
 from ..stats.scan import ScanResult, pair_key
 
 if TYPE_CHECKING:
@@ -35,7 +33,6 @@ class ImageAnalysis:
 
     captures: dict[str, Capture]  # role -> capture of one image
     cosine: dict[str, torch.Tensor]  # block -> [C] dense-vs-pruned cosine on this image
-    zero_now: dict[str, dict[str, torch.Tensor]]  # role -> block -> bool [C]
 
     def maps(self, role: str, block: str) -> torch.Tensor:
         return self.captures[role].block(block)  # [C, H, W]
@@ -56,8 +53,7 @@ def analyze_image(models: Mapping[str, nn.Module], image: np.ndarray) -> ImageAn
     if len(roles) == 2:
         a, b = caps[roles[0]], caps[roles[1]]
         cos = {blk: channel_cosine(a.block(blk), b.block(blk)) for blk in a.activations}
-    zero = {r: zero_on_image({blk: t[0] for blk, t in c.activations.items()}) for r, c in caps.items()}
-    return ImageAnalysis(caps, cos, zero)
+    return ImageAnalysis(caps, cos)
 
 
 @dataclass
@@ -70,12 +66,6 @@ class ScanView:
     def stat(self, role: str, block: str, name: str) -> np.ndarray:
         return self.models[role][block][name]
 
-    def never_fires(self, role: str, block: str) -> np.ndarray | None:
-        """``bool [C]``: activation-dead on the test split, or None when the scan lacks this model."""
-        if role not in self.models:
-            return None
-        return activation_dead({block: torch.from_numpy(self.stat(role, block, "fire_fraction"))})[block].numpy()
-
 
 def scan_view(scan: ScanResult, scanned_as: Mapping[str, str]) -> ScanView:
     """The statistics of the models on screen: ``scanned_as`` maps their role here to their role in the scan."""
@@ -85,22 +75,34 @@ def scan_view(scan: ScanResult, scanned_as: Mapping[str, str]) -> ScanView:
     return ScanView({here: scan.models[there] for here, there in names.items()}, pair)
 
 
-def channel_flags(weight_dead_: np.ndarray, never_fires: np.ndarray | None, zero_now: np.ndarray | None
-                  ) -> dict[str, np.ndarray]:
-    """Status name -> ``bool [C]`` for one block of one model, in priority order (missing inputs are left out)."""
-    flags = {WEIGHT_DEAD: np.asarray(weight_dead_, bool)}
-    if never_fires is not None:
-        flags[ACTIVATION_DEAD] = np.asarray(never_fires, bool)
-    if zero_now is not None:
-        flags[ZERO_ON_IMAGE] = np.asarray(zero_now, bool)
-    return flags
+def slot_statuses(scan: ScanResult | None, scanned_as: Mapping[str, str],
+                  filter_sparsity: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
+    """Slot -> block -> ``str [C]``: every channel's status (:mod:`vggexplorer.stats.status`) for the models shown.
+
+    ``scanned_as``: slot -> the model's role in the scan, for the shipped models; ``filter_sparsity``: slot ->
+    block -> ``[C]``. A model the scan holds is graded from it (weakened against the scan's dense model); any
+    other gets only what its weights tell (weight-dead, else not scanned).
+    """
+    out = {}
+    for slot, fs in filter_sparsity.items():
+        role = scanned_as.get(slot)
+        if scan is not None and role in scan.models:
+            out[slot] = dead.block_statuses(scan, role, scan.roles[0])
+        else:
+            out[slot] = {b: dead.unscanned(v) for b, v in fs.items()}
+    return out
 
 
-def channel_status(flags: Mapping[str, np.ndarray]) -> list[str]:
-    """Per channel: the first status of :func:`channel_flags` that applies, else ``alive``."""
-    names = list(flags)
-    rows = np.stack([np.asarray(flags[n], bool) for n in names], 1)
-    return [names[int(r.argmax())] if r.any() else ALIVE for r in rows]
+def top_contributors(scores: np.ndarray, top: int) -> tuple[np.ndarray, int]:
+    """(the ``top`` channels by score, largest first, among those that contribute; how many contribute).
+
+    A channel contributes when its score is non-zero: the rest (a silent channel has no gradient, no logit
+    share, no ablation drop) would only fill a ranking with ties at zero.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    live = np.flatnonzero(s != 0)
+    order = live[np.argsort(-s[live], kind="stable")]
+    return order[:top], int(len(live))
 
 
 def importance_scores(models: Mapping[str, nn.Module], analysis: ImageAnalysis, image: np.ndarray, block: str,
@@ -127,51 +129,53 @@ def importance_every_block(models: Mapping[str, nn.Module], analysis: ImageAnaly
     return out
 
 
-def survival_summary(scores: np.ndarray, status: list[str], filt_sparsity: np.ndarray, top: int = 10) -> dict[str, Any]:
-    """For the ``top`` channels by importance: how many survived pruning, and their filters' sparsity."""
-    order = np.argsort(-scores, kind="stable")[:top]
-    st = [status[c] for c in order]
-    return {"channels": order.tolist(), "survived": sum(s != WEIGHT_DEAD for s in st),
-            "weight_dead": sum(s == WEIGHT_DEAD for s in st),
-            "activation_dead": sum(s == ACTIVATION_DEAD for s in st),
+def survival_summary(scores: np.ndarray, status: Sequence[str], filt_sparsity: np.ndarray, top: int = 10
+                     ) -> dict[str, Any]:
+    """For the ``top`` channels by importance among those that contribute (:func:`top_contributors`): how many
+    contribute at all, how many of the top have surviving filters (not weight-dead), how many of them are in each
+    status, and their filters' mean sparsity."""
+    order, n = top_contributors(scores, top)
+    st = [str(status[c]) for c in order]
+    return {"channels": order.tolist(), "contributing": n, "of": int(len(scores)),
+            "survived": sum(s != dead.WEIGHT_DEAD for s in st),
+            "statuses": {k: st.count(k) for k in (*dead.CATEGORIES, dead.UNSCANNED, dead.ALIVE) if k in st},
             "mean_filter_sparsity": float(np.mean(filt_sparsity[order])) if len(order) else 0.0}
 
 
-def channel_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks: list[str]) -> "pd.DataFrame":
+def channel_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks: list[str],
+                  statuses: Mapping[str, Mapping[str, np.ndarray]], died_at: Mapping[str, np.ndarray] | None = None,
+                  pruned_percent: int | None = None) -> "pd.DataFrame":
     """One row per (block, channel) with weight and dataset statistics of both models.
 
-    ``died_with_pruning``: alive in the dense model but weight-dead, or never firing on the test
-    split, in the pruned one.
+    ``statuses``: slot -> block -> ``str [C]`` (:func:`slot_statuses`), the ``{slot}_status`` columns.
+    ``died_at``: block -> ``int [C]``, the rung at which each channel died across the shipped ladder
+    (:func:`vggexplorer.stats.status.scan_died_at`), given when the pruned model is the shipped rung at
+    ``pruned_percent``: the ``died_at`` column, and ``died_with_pruning`` (died at that rung or below).
     """
     import pandas as pd
 
     roles = list(models)
-    wd = {r: weight_dead(m) for r, m in models.items()}
-    fs = {r: filter_sparsity(m) for r, m in models.items()}
+    fs = {r: dead.filter_sparsity(m) for r, m in models.items()}
+    wd = {r: dead.weight_dead(m) for r, m in models.items()}
     frames = []
     for b in blocks:
-        c = int(wd[roles[0]][b].numel())
-        df = pd.DataFrame({"block": b, "channel": np.arange(c)})
+        df = pd.DataFrame({"block": b, "channel": np.arange(len(fs[roles[0]][b]))})
         for r in roles:
-            df[f"{r}_filter_sparsity"] = fs[r][b].numpy()
-            df[f"{r}_weight_dead"] = wd[r][b].numpy()
+            df[f"{r}_filter_sparsity"] = fs[r][b]
+            df[f"{r}_weight_dead"] = wd[r][b]
             if scan is not None and r in scan.models:
                 df[f"{r}_mean"] = scan.stat(r, b, "mean")
                 df[f"{r}_fire_fraction"] = scan.stat(r, b, "fire_fraction")
                 df[f"{r}_max"] = scan.stat(r, b, "max")
-                df[f"{r}_activation_dead"] = scan.never_fires(r, b)
-                ref = roles[0] if roles[0] in scan.models else r  # "weakened" is against dense, when it was scanned
-                df[f"{r}_status"] = dead.status(grade_block(scan, r, b, ref))
+                df[f"{r}_activation_dead"] = dead.activation_dead({b: scan.stat(r, b, "fire_fraction")})[b]
+            df[f"{r}_status"] = statuses[r][b]
         if scan is not None and b in scan.pair:
             df["similarity"] = scan.pair[b]["correlation"]
+        if died_at is not None and pruned_percent is not None:
+            df["died_at"] = dead.died_at_labels(died_at[b])
+            df["died_with_pruning"] = (died_at[b] >= 0) & (died_at[b] <= pruned_percent)
         frames.append(df)
-    df = pd.concat(frames, ignore_index=True)
-    if len(roles) == 2:
-        d, p = roles
-        dead_p = df[f"{p}_weight_dead"] | df.get(f"{p}_activation_dead", False)
-        dead_d = df[f"{d}_weight_dead"] | df.get(f"{d}_activation_dead", False)
-        df["died_with_pruning"] = dead_p & ~dead_d
-    return df
+    return pd.concat(frames, ignore_index=True)
 
 
 def model_summary(model: nn.Module, path: str | Path | None = None) -> dict[str, Any]:

@@ -13,14 +13,12 @@ from torch import nn
 
 from ..stats import status as dead
 from ..probe.hooks import block_output
-from ..stats.compare import grade_block
+from ..stats.status import grade_block
 from ..model.ladder import LADDER, percent_of, rung_by_role
-from ..model.vgg import blocks
+from ..model.vgg import blocks, sparsity_of
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: the Explorer never needs it
     import pandas as pd
-
-NEVER = "never"
 
 
 def ladder_roles(scan) -> list[str]:
@@ -32,8 +30,7 @@ def ladder_roles(scan) -> list[str]:
 def death_counts(scan) -> dict[int, dict[str, dict[str, int]]]:
     """``counts[percent][block][category]``: the graded dead counts of dense and every rung."""
     roles = ladder_roles(scan)
-    return {percent_of(r): {b: dead.counts(grade_block(scan, r, b, roles[0]), scan.stat(r, b, "filter_sparsity"))
-                            for b in scan.blocks} for r in roles}
+    return {percent_of(r): dead.graded_dead(scan, r, roles[0]) for r in roles}
 
 
 def filter_sparsity_by_rung(scan) -> dict[int, dict[str, np.ndarray]]:
@@ -85,19 +82,18 @@ def disagreement_frame(report: Mapping[str, Any], role: str, cls: str | None = N
 
 def channel_table(scan, block: str, role: str) -> pd.DataFrame:
     """One row per channel of ``block``: its status and statistics on the chosen rung ``role``, its
-    status on every model, and the rung at which it died (weight-dead, activation-dead or dormant)."""
+    status on every model, and the rung at which it died (:data:`vggexplorer.stats.status.DIED_AT`)."""
     import pandas as pd
 
     roles = ladder_roles(scan)
     ref = roles[0]
-    flags = {percent_of(r): grade_block(scan, r, block, ref) for r in roles}
-    rungs_only = {p: f for p, f in flags.items() if p > 0}
-    died = dead.died_at(rungs_only) if rungs_only else np.full(len(scan.stat(ref, block, "mean")), -1)
+    statuses = {r: dead.status(grade_block(scan, r, block, ref)) for r in roles}
+    died = dead.scan_died_at(scan, block, ref)
     st = scan.models[role][block]
     df = pd.DataFrame({
         "channel": np.arange(len(st["mean"])),
-        "died at": [NEVER if d < 0 else f"{d}%" for d in died],
-        "status": dead.status(flags[percent_of(role)]),
+        "died at": dead.died_at_labels(died),
+        "status": statuses[role],
         "filter % zero": np.round(st["filter_sparsity"] * 100, 1),
         "density %": np.round(st["density"] * 100, 2),
         "fires on % of images": np.round(st["fire_fraction"] * 100, 1),
@@ -106,7 +102,7 @@ def channel_table(scan, block: str, role: str) -> pd.DataFrame:
                                  st["mean"] / np.maximum(scan.stat(ref, block, "mean"), 1e-12), np.nan),
     })
     for r in roles:
-        df[f"{rung_by_role(r).label}"] = dead.status(flags[percent_of(r)])
+        df[f"{rung_by_role(r).label}"] = statuses[r]
     df["died_at_percent"] = died
     return df
 
@@ -119,8 +115,7 @@ def channel_statuses(scan, block: str, channel: int) -> dict[str, str]:
 
 def filter_sparsity_of(model: nn.Module, block: str, channel: int) -> float:
     """Fraction of zero weights in one filter of ``block``."""
-    w = blocks(model)[block].conv.weight.detach()[channel]
-    return float((w == 0).float().mean())
+    return sparsity_of(blocks(model)[block].conv.weight.detach()[channel])
 
 
 def filter_weights(model: nn.Module, block: str, channel: int) -> np.ndarray:
@@ -142,13 +137,6 @@ def block_across(models: Mapping[str, nn.Module], image: np.ndarray, block: str,
         else:
             out[role] = block_output(m, image[None] if image.ndim == 3 else image, block)[0].numpy()  # [C, H, W]
     return out
-
-
-def status_on_image(status: str, fmap: np.ndarray) -> str:
-    """The dataset status, or ``zero on this image`` when an otherwise live channel is silent here."""
-    if status == dead.ALIVE and not np.any(fmap > 0):
-        return dead.ZERO_ON_IMAGE
-    return status
 
 
 def shared_zmax(maps: Mapping[str, np.ndarray]) -> float:
