@@ -153,3 +153,29 @@ def test_positive_counts_in_either_memory_format():
     for chunk in (1, 7, 64):
         assert torch.equal(positive_counts(o.contiguous(memory_format=torch.channels_last), chunk), ref)
         assert torch.equal(positive_counts(o[1:], chunk), (o[1:] > 0).sum((0, 2, 3)))
+
+
+def test_refresh_comparison_rewrites_only_the_stored_comparison(tmp_path):
+    import json
+    import shutil
+
+    from vggexplorer.model.ladder import scan_path
+    from vggexplorer.stats.scan import refresh_comparison
+
+    path = tmp_path / "scan.npz"
+    shutil.copy(scan_path(), path)
+    with np.load(path) as z:
+        meta = json.loads(z["meta_json"].tobytes())
+        before = {k: z[k] for k in z.files if k != "meta_json"}
+    meta["compare"] = {"stale": True}
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez_compressed(path, **arrays)
+    refresh_comparison(path)
+    with np.load(path) as z:
+        after_meta = json.loads(z["meta_json"].tobytes())
+        assert {k for k in z.files if k != "meta_json"} == set(before)
+        assert all(np.array_equal(z[k], v) for k, v in before.items())
+    assert "stale" not in after_meta["compare"] and after_meta["compare"]["per_class_test"]["correction"] == "holm"
+    assert {k: v for k, v in after_meta.items() if k != "compare"} == {k: v for k, v in meta.items() if k != "compare"}

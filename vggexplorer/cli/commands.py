@@ -170,6 +170,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         scan.meta["checkpoints"] = {r: str(p) for r, p in roles.items()}
         scan.meta["zero_fraction"] = {r: zero_fraction(m) for r, m in models.items()}
         report = compare_scan(scan)
+    elif args.update_scan:
+        from ..stats.scan import refresh_comparison
+
+        report = refresh_comparison(args.scan).meta["compare"]
     else:
         scan = load_scan(args.scan)
         report = scan.meta.get("compare") or compare_scan(scan)

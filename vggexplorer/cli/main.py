@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="dense vs every rung: disagreements, per-class cost (McNemar), CKA, dead counts")
     p.add_argument("--scan", type=Path, default=None, help="scan file to read (default checkpoints/scan.npz)")
     p.add_argument("--recompute", action="store_true", help="run the models on the test split instead of reading the scan")
+    p.add_argument("--update-scan", action="store_true",
+                   help="recompute the comparison the scan file stores from its own statistics and write it back "
+                        "(after a change to what compare reports; no rescan)")
     p.add_argument("--checkpoint", type=Path, action="append", default=None,
                    help="with --recompute: dense first, then the rungs (default: the shipped ladder)")
     _add_data_args(p)

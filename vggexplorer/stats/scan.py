@@ -334,6 +334,18 @@ def check_scan_matches(result: ScanResult, checkpoints: Mapping[str, str | Path]
     return stale
 
 
+def refresh_comparison(path: str | Path | None = None) -> ScanResult:
+    """Recompute the comparison a scan file stores (``meta["compare"]``) from its own statistics and predictions,
+    and write the file back: after a change to what ``compare`` reports, no rescan is needed."""
+    from .compare import compare_scan
+
+    path = Path(path) if path is not None else scan_path()
+    result = load_scan(path)
+    result.meta["compare"] = compare_scan(result)
+    save_scan(result, path)
+    return result
+
+
 def run_scan(checkpoints: Mapping[str, str | Path], split: Split, out: str | Path, k: int = 9,
              batch_size: int = 250, progress: bool = True, stop_after: int | None = None,
              cka_batch: int = CKA_BATCH) -> ScanResult:
