@@ -25,14 +25,19 @@ def _file_log(run_dir: Path, name: str) -> None:
     logging.getLogger("vggexplorer").addHandler(h)
 
 
+def _run_splits(args: argparse.Namespace, log_name: str):
+    """What a training run starts with: its log file in the run dir, and the train and test splits (cached there)."""
+    _file_log(args.run_dir, log_name)
+    cache = args.run_dir / "cache" if args.data_dir else None
+    return (load_split("train", args.data_dir, args.download_root, cache_dir=cache),
+            load_split("test", args.data_dir, args.download_root, cache_dir=cache))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..training.train import TrainConfig, train
 
     cfg = config_from_args(TrainConfig, args)
-    _file_log(args.run_dir, "train.log")
-    cache = args.run_dir / "cache" if args.data_dir else None
-    train_split = load_split("train", args.data_dir, args.download_root, cache_dir=cache)
-    test_split = load_split("test", args.data_dir, args.download_root, cache_dir=cache)
+    train_split, test_split = _run_splits(args, "train.log")
     meta = train(cfg, train_split, args.run_dir, args.out, resume=args.resume)
     finalize_metrics(args.out, test_split)
     logging.getLogger("vggexplorer").info("wrote %s (val top-1 %.4f)", args.out, meta["metrics"]["val_top1"])
@@ -60,10 +65,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from ..training.prune import PruneConfig, prune_pipeline
 
     cfg = config_from_args(PruneConfig, args)
-    _file_log(args.run_dir, "prune.log")
-    cache = args.run_dir / "cache" if args.data_dir else None
-    train_split = load_split("train", args.data_dir, args.download_root, cache_dir=cache)
-    test_split = load_split("test", args.data_dir, args.download_root, cache_dir=cache)
+    train_split, test_split = _run_splits(args, "prune.log")
     prune_pipeline(cfg, args.checkpoint, train_split, args.run_dir, args.out, resume=args.resume)
     finalize_metrics(args.out, test_split)
     return 0
