@@ -220,3 +220,18 @@ def test_the_warm_start_leaves_the_first_page_ready_and_runs_once(monkeypatch):
         if t.name == "vggexplorer-warm-start":
             t.join(10)
     assert ran == ["vggexplorer-warm-start"]
+
+
+def test_the_navigation_imports_every_page_but_no_pandas():
+    """ui/nav.py imports the pages (they never import it back); a first page needs no pandas (about 0.15 s of a
+    cold start here), so no page imports it at module level."""
+    import subprocess
+    import sys
+
+    from ..conftest import REPO
+
+    code = ("import sys\nimport ui.nav\n"
+            "assert {'ui.pages.explorer', 'ui.pages.dead_filters', 'ui.pages.disagreements', 'ui.pages.models'} "
+            "<= set(sys.modules)\nassert 'pandas' not in sys.modules, 'pandas imported'\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from vggexplorer.views.explorer_model import model_summary
-from vggexplorer.model.vgg import short_name
 from vggexplorer.views.weight_figures import sensitivity_curves, sparsity_bars, weight_histogram
-from vggexplorer.model.vgg import layer_sparsity, prunable_parameters
+from vggexplorer.model.vgg import layer_sparsity, prunable_parameters, short_name
 
 from ..components import frame, ladder_panels
 from ..components.charts import CHART
@@ -17,9 +17,14 @@ from .. import resources
 from ..markup import md_escape
 from ..modelset import ModelSet
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 @st.cache_data(show_spinner=False)
-def _summaries(ms: ModelSet) -> pd.DataFrame:
+def _summaries(ms: ModelSet) -> "pd.DataFrame":
+    import pandas as pd  # here, not at the top: ui/nav.py imports every page, and a first page needs no pandas
+
     models, _ = resources.models(ms)
     return pd.DataFrame({slot: model_summary(m, ms.refs()[slot].path) for slot, m in models.items()})
 
