@@ -33,6 +33,8 @@ def test_scan_equals_brute_force_on_a_small_slice(tmp_path, test_split):
             np.testing.assert_array_equal(res.stat(r, b, "max"), a.amax((0, 2, 3)).numpy())
             top = torch.sort(means.t(), dim=1, descending=True, stable=True)
             np.testing.assert_array_equal(res.stat(r, b, "topk_index"), top.indices[:, :3].numpy())
+            per_class = np.stack([means.numpy()[small.labels == c].mean(0) for c in range(10)], 1)  # [C, 10]
+            np.testing.assert_allclose(res.stat(r, b, "class_mean"), per_class, rtol=1e-4, atol=1e-6)
         np.testing.assert_array_equal(res.predictions[r]["pred"], caps[r].probs.argmax(1).numpy())
         np.testing.assert_allclose(res.predictions[r]["probs"], caps[r].probs.numpy(), rtol=1e-5, atol=1e-6)
     perm = torch.from_numpy(scan_order(len(small)))
@@ -57,7 +59,31 @@ def test_scan_equals_brute_force_on_a_small_slice(tmp_path, test_split):
     np.testing.assert_array_equal(back.stat("p55", "conv4", "topk_index"), res.stat("p55", "conv4", "topk_index"))
     np.testing.assert_array_equal(back.predictions["p75"]["pred"], res.predictions["p75"]["pred"])
     np.testing.assert_array_equal(back.labels, small.labels)
+    np.testing.assert_array_equal(back.stat("p75", "conv7", "class_mean"), res.stat("p75", "conv7", "class_mean"))
     assert back.roles == ["dense", "p55", "p75"] and back.cka("dense", "p75") == res.cka("dense", "p75")
+
+
+def test_class_means_on_a_hand_made_model_and_split():
+    """two_channel_model on constant images: channel 0's map is the image's red value everywhere, channel 1's its
+    green, so each image's spatial means are (r, g) and a class's means are worked out by hand."""
+    from vggexplorer.data.cifar10 import Split
+    from vggexplorer.stats.selectivity import selectivity_index
+
+    from ..handmade import two_channel_model
+
+    rgb = np.array([[51, 0, 0], [153, 102, 0], [0, 204, 0], [255, 51, 0], [102, 102, 0]], np.uint8)  # /255: 0.2 ...
+    labels = np.array([0, 0, 1, 3, 3])
+    images = np.ascontiguousarray(np.broadcast_to(rgb[:, None, None, :], (5, 32, 32, 3)))
+    res = scan_models({"m": two_channel_model()}, Split(images, labels, list("abcde")), batch_size=2, k=2,
+                      progress=False)
+    got = res.stat("m", "conv0", "class_mean")
+    assert got.shape == (2, 10)
+    # class 0: red (0.2 + 0.6) / 2, green (0 + 0.4) / 2; class 1: (0, 0.8); class 3: red (1 + 0.4) / 2, green
+    # (0.2 + 0.4) / 2; the 7 classes without an image: NaN
+    np.testing.assert_allclose(got[:, [0, 1, 3]], [[0.4, 0.0, 0.7], [0.2, 0.8, 0.3]], rtol=1e-6, atol=1e-7)
+    assert np.isnan(np.delete(got, [0, 1, 3], 1)).all()
+    # over classes 0, 1 and 3: ch 0 (0.7 - 0.2) / (0.7 + 0.2) = 5/9; ch 1 mu_rest 0.25: (0.8 - 0.25) / 1.05 = 11/21
+    np.testing.assert_allclose(selectivity_index(got), [5 / 9, 11 / 21], rtol=1e-5)
 
 
 def test_scan_file_errors_name_the_command(tmp_path):

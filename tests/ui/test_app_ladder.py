@@ -86,6 +86,14 @@ def _predictions() -> tuple[dict[str, np.ndarray], np.ndarray]:
     return {r: scan.predictions[r]["pred"] for r in scan.roles}, scan.labels
 
 
+@functools.lru_cache(maxsize=1)
+def _scan():
+    from vggexplorer.model.ladder import scan_path
+    from vggexplorer.stats.scan import load_scan
+
+    return load_scan(scan_path())
+
+
 def _charts(at) -> dict[str, dict]:
     """Plotly charts by their Streamlit key (``probs``, ``sparsity``, ...)."""
     return {c.proto.id.split("-")[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
@@ -111,6 +119,11 @@ def _explorer(at, pct: int, label: str) -> None:
         with torch.no_grad():
             want = m(preprocess(image, m)).softmax(1)[0].numpy()
         np.testing.assert_allclose(decode(_trace(bars, slot)["y"]), want, atol=1e-6, err_msg=slot)
+    # the default panel's class profile: the scan's per-class means of the channel, dense and this rung
+    view, profile = at.session_state["view"], _charts(at)["class_profile"]
+    for name, role in (("dense", "dense"), (label, rung_by_percent(pct).role)):
+        np.testing.assert_array_equal(decode(_trace(profile, name)["y"]),
+                                      _scan().stat(role, view.block, "class_mean")[view.ch], err_msg=name)
 
 
 def _dead_filters(at, pct: int, label: str) -> None:
@@ -129,6 +142,16 @@ def _dead_filters(at, pct: int, label: str) -> None:
     # weight-dead (every weight zero) comes first among the statuses, so the table shows every such filter so
     assert int((df.status == "weight-dead").sum()) == int((zero == 1).sum())
     assert int((zero == 1).sum()) > 0 or pct < 90  # the test can fail: the 90% and 95% rungs have such filters
+    # the class selectivity index per block: its median over the channels that fire, from the scan's class means
+    boxes = _trace(_charts(at)["selectivity"], label)
+    assert list(boxes["x"]) == [f"conv{i}" for i in range(8)]
+    for block, median in zip(boxes["x"], decode(boxes["median"])):
+        m = _scan().stat(rung_by_percent(pct).role, block, "class_mean").astype(np.float64)  # [C, 10]
+        top = m.max(1)
+        rest = (m.sum(1) - top) / 9
+        with np.errstate(invalid="ignore"):
+            index = (top - rest) / (top + rest)  # 0 / 0 for a channel that never fires: left out
+        assert median == pytest.approx(np.nanmedian(index), abs=1e-9), block
 
 
 def _disagreements(at, pct: int, label: str) -> None:

@@ -8,7 +8,7 @@ from vggexplorer.stats import status as dead
 from vggexplorer.views.style import STATUS_TINTS
 from vggexplorer.model.ladder import rung_by_percent
 
-from ..components import frame, ladder_panels
+from ..components import class_profile, frame, ladder_panels
 
 from .. import links, resources, state
 from ..markup import md_escape
@@ -34,6 +34,7 @@ def render() -> None:
     st.caption("Channels in each graded category, per block, against the fraction of weights pruned; then how "
                "sparse the filters are on each rung.")
     ladder_panels.death_panel(scan)
+    class_profile.selectivity_panel(scan)
 
     st.subheader(f"Channels · {rung.label}")
     df = resources.ladder_channels(rung.role, file_stamp(resources.scan_path()))

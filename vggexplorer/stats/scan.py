@@ -3,7 +3,8 @@
 Per model and channel: mean activation (the map's spatial mean, averaged over images), the
 fraction of images on which the channel fires (> 0 somewhere), its *density* (the fraction of all
 positions of all images where it is > 0), its maximum, the ``k`` test images with the highest
-spatial-mean activation, and its filter's weight sparsity. Per model and image: the class
+spatial-mean activation, its mean per class (over the class's images, of the spatial mean: ``class_mean
+[C, classes]``, NaN for a class with no image) and its filter's weight sparsity. Per model and image: the class
 probabilities and the top-1 prediction.
 
 Per pair of models (dense against each rung, and each rung against the next): linear CKA of every
@@ -87,9 +88,11 @@ def positive_counts(out: torch.Tensor, chunk_bytes: int = 1 << 19) -> torch.Tens
 class _BlockStats:
     """Running per-channel statistics of one block over batches."""
 
-    def __init__(self, channels: int, k: int) -> None:
+    def __init__(self, channels: int, k: int, classes: int) -> None:
         self.k = k
         self.sum = torch.zeros(channels, dtype=torch.float64)
+        self.class_sum = torch.zeros(classes, channels, dtype=torch.float64)  # [classes, C]
+        self.class_n = torch.zeros(classes, dtype=torch.int64)
         self.fires = torch.zeros(channels, dtype=torch.int64)
         self.nonzero = torch.zeros(channels, dtype=torch.int64)
         self.positions = 0
@@ -98,12 +101,15 @@ class _BlockStats:
         self.top_idx = torch.full((channels, k), -1, dtype=torch.int64)
         self.n = 0
 
-    def update(self, out: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Fold in a batch ``[B, C, H, W]`` of the images with dataset indices ``index [B]``; return spatial means."""
+    def update(self, out: torch.Tensor, index: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Fold in a batch ``[B, C, H, W]`` of the images with dataset indices ``index [B]`` and classes ``labels [B]``;
+        return spatial means."""
         out = out.detach().float()  # [B, C, H, W], any memory format: reductions need no copy
         means = out.mean((2, 3))  # [B, C]
         peak = out.amax((2, 3))  # [B, C]: one pass gives both "fires" and the maximum
         self.sum += means.sum(0).double()
+        self.class_sum.index_add_(0, labels, means.double())  # one scatter-add per batch, no loop over images
+        self.class_n += torch.bincount(labels, minlength=self.class_n.numel())
         self.fires += (peak > 0).sum(0)
         self.nonzero += positive_counts(out)
         self.positions += out.shape[0] * out.shape[2] * out.shape[3]
@@ -121,6 +127,7 @@ class _BlockStats:
     def result(self) -> dict[str, np.ndarray]:
         return {
             "mean": (self.sum / max(self.n, 1)).float().numpy(),
+            "class_mean": (self.class_sum / self.class_n[:, None]).t().float().numpy(),  # [C, classes]; 0/0: NaN
             "fire_fraction": (self.fires.double() / max(self.n, 1)).float().numpy(),
             "density": (self.nonzero.double() / max(self.positions, 1)).float().numpy(),
             "max": self.max.numpy(),
@@ -204,6 +211,7 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
         starts = tqdm(starts, desc=f"scanning {len(roles)} models", unit="batch", mininterval=2.0)
     for s in starts:
         index = torch.from_numpy(order[s:s + batch_size])  # [B] dataset indices
+        label = torch.from_numpy(np.asarray(split.labels)[index.numpy()].astype(np.int64))  # [B] classes
         u8 = torch.from_numpy(split.images[index.numpy()])
         means: dict[str, dict[str, torch.Tensor]] = {r: {} for r in roles}  # role -> block -> [B, C]
         grams: dict[str, dict[str, list[torch.Tensor]]] = {r: {} for r in roles}  # role -> block -> [[m, m]]
@@ -211,11 +219,12 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
             model = models[role]
             x = to_float(u8, *normalization(model))
 
-            def on_block(name: str, out: torch.Tensor, role: str = role, index: torch.Tensor = index) -> None:
+            def on_block(name: str, out: torch.Tensor, role: str = role, index: torch.Tensor = index,
+                         label: torch.Tensor = label) -> None:
                 st = stats[role].get(name)
                 if st is None:
-                    st = stats[role][name] = _BlockStats(out.shape[1], k)
-                means[role][name] = st.update(out, index)
+                    st = stats[role][name] = _BlockStats(out.shape[1], k, len(split.classes))
+                means[role][name] = st.update(out, index, label)
                 if pairs:  # without pairs there is no CKA to feed
                     grams[role][name] = [gram(out[c:c + cka_batch]) for c in range(0, out.shape[0], cka_batch)
                                          if min(cka_batch, out.shape[0] - c) >= 4]
@@ -258,7 +267,8 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
                    "order": f"a fixed random permutation of the images (seed {seed}), so each CKA minibatch "
                             "samples every class",
                    "topk_rank": "spatial mean of the channel's map", "fires": "max over positions > 0",
-                   "density": "fraction of all positions of all images > 0"}
+                   "density": "fraction of all positions of all images > 0",
+                   "class_mean": "per class: the mean over its images of the channel's spatial mean"}
     return result
 
 
