@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vggexplorer.cli.render import test_sample
 from vggexplorer.data.cifar10 import load_bundled_test
 from vggexplorer.model.checkpoint import load_model
 from vggexplorer.model.vgg import blocks
@@ -44,7 +45,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     t0 = time.time()
     models = {r: load_model(p) for r, p in MODELS.items()}
-    images = load_bundled_test().images[:args.test_images]
+    split = load_bundled_test()
+    images = split.images[test_sample(split.labels, args.test_images)]  # stratified below 10,000, never the first N
     settings = Settings.for_steps(args.steps)
     for kv in args.set:
         name, value = kv.split("=", 1)

@@ -19,6 +19,12 @@ VIEWS = [
     ("dead-filters.png", "/dead-filters?pruned=95", 2, None),
     ("disagreements.png", "/disagreements?pruned=95", 2, None),
     ("models.png", "/models?pruned=95", 2, None),
+    # the renders come from the disk cache: fill it first (python -m vggexplorer render --cache --block conv3
+    # --channels 5, and --block conv7 --channels 5), or these wait for the background render
+    ("looks-for-conv3.png", "/explorer?img=6000&block=conv3&ch=5&pruned=95&panel=looks-for", EXPLORER_CHARTS - 1,
+     PANELS["looks-for"]),
+    ("looks-for-conv7.png", "/explorer?img=6000&block=conv7&ch=5&pruned=95&panel=looks-for", EXPLORER_CHARTS - 1,
+     PANELS["looks-for"]),
 ]
 
 

@@ -266,5 +266,25 @@ def ladder_summary(stamps: tuple) -> dict:
             "layer_sparsity": {r.percent: layer_sparsity(models[r.role]) for r in rungs if r.percent > 0}}
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _field_crops(role: str, block: str, ch: int, scan_stamp: tuple, stamps: tuple) -> list[np.ndarray]:
+    from vggexplorer.probe.receptive import field_crops as crops
+    from vggexplorer.views.looks_for import top_images
+
+    scan, _ = _scan_file(scan_stamp)
+    split, _ = test_split()
+    model = ladder_models()[0].get(role)
+    top = top_images(scan, role, block, ch)
+    if not top or split is None or model is None:
+        return []
+    return crops(model, block, ch, split.images[top])
+
+
+def field_crops(role: str, block: str, ch: int) -> list[np.ndarray]:
+    """The channel's top test images on the shipped model ``role`` (from the scan), each cropped to the block's
+    receptive field around the channel's strongest unit on it; none when it never fires or is not scanned."""
+    return _field_crops(role, block, ch, file_stamp(scan_path()), ladder_stamps())
+
+
 def ladder_stamps() -> tuple:
     return tuple(file_stamp(r.path) for r in LADDER)

@@ -35,7 +35,8 @@ URL_KEYS = ("img", "block", "ch", "pruned", "scale", "panel")
 # The Explorer's panels under the mosaics, one open at a time (only the open one is computed and drawn):
 # URL value -> tab label.
 PANELS = {"channel": "This channel, dense vs pruned", "ladder": "Across the sparsity ladder",
-          "similarity": "Similarity on this image", "classification": "What carries the classification"}
+          "similarity": "Similarity on this image", "classification": "What carries the classification",
+          "looks-for": "What this channel looks for"}
 
 _VIEW, _URL, _OWN, _OWN_ERROR, _UPLOAD = "view", "view_url", "own_checkpoints", "own_error", "upload"
 _MARKS = "mosaic_marks"

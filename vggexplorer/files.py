@@ -34,6 +34,33 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def cache_dir() -> Path:
+    """Where results derived from the checkpoints are cached for every session and process (the feature
+    visualisations): ``VGGEXPLORER_CACHE``, else ``runs/cache`` in a checkout (ignored by git), else
+    ``~/.cache/vggexplorer`` for an installed package."""
+    env = os.environ.get("VGGEXPLORER_CACHE")
+    if env:
+        return Path(env)
+    if (REPO_ROOT / "pyproject.toml").exists():
+        return REPO_ROOT / "runs" / "cache"
+    return Path.home() / ".cache" / "vggexplorer"
+
+
+_SHA_BY_STAMP: dict[tuple, str] = {}
+
+
+def stamped_sha256(path: str | Path) -> str:
+    """:func:`file_sha256`, computed once per file stamp (resolved path, mtime, size) in this process: a
+    rewritten file is hashed again."""
+    p = Path(path).resolve()
+    st = p.stat()
+    stamp = (str(p), st.st_mtime_ns, st.st_size)
+    sha = _SHA_BY_STAMP.get(stamp)
+    if sha is None:
+        sha = _SHA_BY_STAMP[stamp] = file_sha256(p)
+    return sha
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex digest of a file, to tie a scan or a derived model to the exact checkpoint it came from."""
     h = hashlib.sha256()

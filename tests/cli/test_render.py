@@ -38,10 +38,13 @@ def test_render_writes_pngs_and_renders_json_and_resumes(edge_ckpt, tmp_path, ca
     assert png.shape == (32, 32, 3) and png.dtype == np.uint8 and r0["png"] == "conv0-0.png"
     # eps 1e-5 after loading (a state_dict does not keep BN's eps): relative 5e-6 off the hand value
     assert r0["activation"] == pytest.approx(edge_response(png), rel=1e-4)
-    test = load_bundled_test().images[:20]
-    by_hand = [edge_response(im) for im in test]
-    assert r0["best_test_activation"] == pytest.approx(max(by_hand), rel=1e-4)
-    assert r0["best_test_image"] == int(np.argmax(by_hand)) and data["test_images"] == 20
+    split = load_bundled_test()
+    rng = np.random.default_rng(0)  # 2 of each class, class by class, as --test-images 20 takes them
+    picked = sorted(int(i) for c in range(10) for i in rng.choice(np.flatnonzero(split.labels == c), 2, replace=False))
+    assert len({int(split.labels[i]) for i in picked}) == 10  # not the first 20 (all airplanes)
+    by_hand = {i: edge_response(split.images[i]) for i in picked}
+    assert r0["best_test_activation"] == pytest.approx(max(by_hand.values()), rel=1e-4)
+    assert r0["best_test_image"] == max(by_hand, key=by_hand.get) and data["test_images"] == 20
     assert r0["ratio"] == pytest.approx(r0["activation"] / r0["best_test_activation"])
     assert r0["settings"]["steps"] == 8 and r0["seed"] == 0 and r0["dead"] is None
     assert (r1["dead"], r1["png"]) == ("weight-dead", None) and not (out / "conv0-1.png").exists()

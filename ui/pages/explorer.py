@@ -21,7 +21,7 @@ from vggexplorer.model.vgg import CIFAR10_CLASSES
 from vggexplorer.views.mosaic import SCALES, SCALES_HELP, SPLIT_MAX, block_scales
 from vggexplorer.views.render import image_strip
 
-from ..components import frame, ladder_panels, picker
+from ..components import class_profile, frame, ladder_panels, looks_for, picker
 from ..components.charts import CHART
 
 from .. import fragments, resources, state
@@ -93,10 +93,11 @@ def _mosaics_and_panel(mosaics: dict, f: frame.Frame, an, picked: picker.Picked,
                             **CHART)
     st.number_input(f"Channel of {block}", 0, BLOCK_CHANNELS[block] - 1, step=1, **state.bind_field("ch"))
     ch = state.view().ch
-    draw = {"channel": lambda: _channel_view(an, list(mosaics), block, ch, f.scan, f.split),
+    draw = {"channel": lambda: _channel_view(an, list(mosaics), block, ch, f.scan, f.split, f.ms, classes),
             "ladder": lambda: _ladder(f, an, picked.image, block, ch),
             "similarity": lambda: _similarity(an, f.slots, block),
-            "classification": lambda: _importance(f, an, picked, block, classes, status)}
+            "classification": lambda: _importance(f, an, picked, block, classes, status),
+            "looks-for": lambda: looks_for.panel(block, ch, state.view().pruned)}
     tabs = st.tabs(list(state.PANELS.values()), **state.bind_labelled("panel", state.PANELS))
     for panel, tab in zip(state.PANELS, tabs):
         if tab.open:  # the closed panels are neither computed nor sent
@@ -117,10 +118,11 @@ def _ladder(f: frame.Frame, an, image: np.ndarray, block: str, ch: int) -> None:
         ladder_panels.filter_panel(f.ms, block, ch, pruned_label)
 
 
-def _channel_view(an, slots: list[str], block: str, ch: int, scan, split) -> None:
+def _channel_view(an, slots: list[str], block: str, ch: int, scan, split, ms, classes: list[str]) -> None:
     maps = [an.maps(s, block)[ch] for s in slots]
     if len(slots) == 2:
         st.plotly_chart(channel_detail(maps[0], maps[1], block, ch, shared_scale(*maps)), key="detail", **CHART)
+    class_profile.channel_panel(scan, {s: ms.refs()[s].label for s in slots}, block, ch, classes)
     if scan is None:
         return
     for slot, col in zip(slots, st.columns(len(slots))):

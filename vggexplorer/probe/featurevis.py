@@ -12,7 +12,9 @@ The loop is Lucid/Lucent's (``param.image(fft=True, decorrelate=True)``, ``trans
 * the start and every random transform come from ``(seed, channel)`` only, never from the model or the batch:
   dense and every rung are rendered from the same start, so any difference comes from the model.
 
-All channels of one call run in one batch, and forward and backward run only as far as the block. The model
+All channels of one call run in one batch, and forward and backward run only as far as the block;
+:func:`render_across` puts several models in that batch (each model sees only its own images), so a channel's
+renders in dense and every rung come from one call and equal what each model gets alone. The model
 passed in is never modified (it is shared by the app's sessions): gradients are taken with respect to the image
 alone (``torch.autograd.grad``), so no parameter's ``.grad`` is written, and no hook is attached.
 """
@@ -176,30 +178,68 @@ def _check(model: nn.Module, block: str, channels: Sequence[int]) -> list[int]:
     return chans
 
 
-def _optimise(model: nn.Module, block: str, channels: list[int], seed: int, s: Settings) -> tuple[np.ndarray, np.ndarray]:
-    """The loop on one batch: ``(uint8 images [N, S, S, 3], activation reached [N])``."""
-    device, dtype = blocks(model)[block].bn.running_mean.device, torch.float32
-    layers, norm = truncated(model, block), _normaliser(model, device, dtype)
-    starts = [_start(seed, c, s) for c in channels]
+def _optimise(groups: Sequence[tuple[nn.Module, list[int]]], block: str, seed: int, s: Settings,
+              on_step=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The loop on one batch of ``(model, channels)`` groups, each model seeing only its own images: per group
+    ``(uint8 images [N, S, S, 3], activation reached [N])``. A group's result does not depend on the others: Adam
+    is elementwise and each image's loss comes from its own model and channel only."""
+    device, dtype = blocks(groups[0][0])[block].bn.running_mean.device, torch.float32
+    parts = []  # per group: (layers, normaliser, rows slice, row index, channel index)
+    at = 0
+    for model, chans in groups:
+        n = len(chans)
+        parts.append((truncated(model, block), _normaliser(model, device, dtype), slice(at, at + n),
+                      torch.arange(n, device=device), torch.tensor(chans, device=device)))
+        at += n
+    starts = [_start(seed, c, s) for _, chans in groups for c in chans]
     spectrum = torch.stack([a for a, _ in starts]).to(device)
     thetas = torch.stack([t for _, t in starts], 1).to(device)  # [steps, N, 2, 3]
     scale = spectrum_scale(s.size, s.decay_power).to(device)  # [S, S//2+1], on the complex spectrum
-    rows, idx = torch.arange(len(channels), device=device), torch.tensor(channels, device=device)
     with torch.enable_grad():
         param = spectrum.clone().requires_grad_(True)
         opt = torch.optim.Adam([param], lr=s.lr)
         for step in range(s.steps):
             img = transform(spectrum_to_rgb(param, scale), thetas[step])
-            pre = pre_relu(layers, norm(img))[rows, idx]  # [N, H, W], each image's own channel
-            obj = pre if step < s.pre_relu_steps else F.relu(pre)
-            loss = -obj.flatten(1).mean(1).sum()
+            loss = 0
+            for layers, norm, part, rows, idx in parts:
+                pre = pre_relu(layers, norm(img[part]))[rows, idx]  # [N, H, W], each image's own channel
+                obj = pre if step < s.pre_relu_steps else F.relu(pre)
+                loss = loss - obj.flatten(1).mean(1).sum()
             (param.grad,) = torch.autograd.grad(loss, [param])  # the image only: the model's .grad stay untouched
             opt.step()
+            if on_step is not None:
+                on_step(step + 1, s.steps)
+    out = []
     with torch.no_grad():
         u8 = (spectrum_to_rgb(param, scale) * 255).round().clamp(0, 255).to(torch.uint8)
         x = u8.to(dtype) / 255
-        act = F.relu(pre_relu(layers, norm(x))[rows, idx]).flatten(1).mean(1)
-    return u8.permute(0, 2, 3, 1).cpu().numpy(), act.float().cpu().numpy()
+        for layers, norm, part, rows, idx in parts:
+            act = F.relu(pre_relu(layers, norm(x[part]))[rows, idx]).flatten(1).mean(1)
+            out.append((u8[part].permute(0, 2, 3, 1).cpu().numpy(), act.float().cpu().numpy()))
+    return out
+
+
+def _weight_dead_renders(model: nn.Module, block: str, chans: Sequence[int], wdead: np.ndarray, seed: int,
+                         s: Settings) -> dict[int, Render]:
+    """The renders of the weight-dead ones among ``chans``: not optimised (the output is a constant, whatever the
+    input), reported with that constant."""
+    dead = [c for c in chans if wdead[c]]
+    if not dead:
+        return {}
+    grey = np.full((1, s.size, s.size, 3), 128, np.uint8)  # any input: the conv outputs 0 everywhere
+    const = block_output(model, grey, block)[0].flatten(1).mean(1).numpy()
+    return {c: Render(block, c, None, float(const[c]), 0, seed, s.to_dict(), WEIGHT_DEAD,
+                      f"{WEIGHT_DEAD}: every weight of {block}'s filter {c} is exactly zero, so it emits "
+                      f"the constant {float(const[c]):.3g} whatever the image; there is nothing to render.")
+            for c in dead}
+
+
+def _finished(block: str, c: int, image: np.ndarray, activation: float, seed: int, s: Settings) -> Render:
+    if activation > 0:
+        return Render(block, c, image, float(activation), s.steps, seed, s.to_dict())
+    return Render(block, c, None, 0.0, s.steps, seed, s.to_dict(), ACTIVATION_DEAD,
+                  f"{ACTIVATION_DEAD}: after {s.steps} steps ({s.pre_relu_steps} on the pre-ReLU value) "
+                  f"the render still leaves {block} channel {c} at 0: its ReLU never opens.")
 
 
 def render_channels(model: nn.Module, block: str, channels: Sequence[int], settings: Settings | None = None,
@@ -213,31 +253,43 @@ def render_channels(model: nn.Module, block: str, channels: Sequence[int], setti
     s = settings or Settings()
     chans = _check(model, block, channels)
     wdead = weight_dead(model, block)
-    out: dict[int, Render] = {}
+    out = _weight_dead_renders(model, block, chans, wdead, seed, s)
     live = [c for c in chans if not wdead[c]]
-    if len(live) < len(chans):
-        grey = np.full((1, s.size, s.size, 3), 128, np.uint8)  # any input: the conv outputs 0 everywhere
-        const = block_output(model, grey, block)[0].flatten(1).mean(1).numpy()
-        for c in chans:
-            if wdead[c]:
-                out[c] = Render(block, c, None, float(const[c]), 0, seed, s.to_dict(), WEIGHT_DEAD,
-                                f"{WEIGHT_DEAD}: every weight of {block}'s filter {c} is exactly zero, so it emits "
-                                f"the constant {float(const[c]):.3g} whatever the image; there is nothing to render.")
     for i in range(0, len(live), max(1, batch)):
         part = live[i:i + max(1, batch)]
-        images, acts = _optimise(model, block, part, seed, s)
+        ((images, acts),) = _optimise([(model, part)], block, seed, s)
         for c, im, a in zip(part, images, acts):
-            if a > 0:
-                out[c] = Render(block, c, im, float(a), s.steps, seed, s.to_dict())
-            else:
-                out[c] = Render(block, c, None, 0.0, s.steps, seed, s.to_dict(), ACTIVATION_DEAD,
-                                f"{ACTIVATION_DEAD}: after {s.steps} steps ({s.pre_relu_steps} on the pre-ReLU value) "
-                                f"the render still leaves {block} channel {c} at 0: its ReLU never opens.")
+            out[c] = _finished(block, c, im, float(a), seed, s)
         if progress is not None:
             progress(len(part))
     if progress is not None and len(live) < len(chans):
         progress(len(chans) - len(live))
     return [out[c] for c in chans]
+
+
+def render_across(groups: Sequence[tuple[nn.Module, Sequence[int]]], block: str, settings: Settings | None = None,
+                  seed: int = 0, on_step=None) -> list[list[Render]]:
+    """Per ``(model, channels)`` group, the :class:`Render` of each of its channels, all from one optimisation:
+    e.g. ``render_across([(m, [5]) for m in ladder], "conv7")`` renders conv7's channel 5 in dense and every rung
+    in one call. The image batch holds every group's images; each model sees only its own, so each group's
+    renders are the ones :func:`render_channels` gives that model for those channels in one batch (same seed,
+    same start). ``on_step(done, total)`` is called after every optimisation step (a progress bar)."""
+    s = settings or Settings()
+    done, todo = [], []
+    for model, channels in groups:
+        chans = _check(model, block, channels)
+        wdead = weight_dead(model, block)
+        done.append((chans, _weight_dead_renders(model, block, chans, wdead, seed, s)))
+        todo.append((model, [c for c in chans if not wdead[c]]))
+    live = [i for i, (_, chans) in enumerate(todo) if chans]
+    if live:
+        results = _optimise([todo[i] for i in live], block, seed, s, on_step)
+        for i, (images, acts) in zip(live, results):
+            for c, im, a in zip(todo[i][1], images, acts):
+                done[i][1][c] = _finished(block, c, im, float(a), seed, s)
+    elif on_step is not None:
+        on_step(s.steps, s.steps)
+    return [[out[c] for c in chans] for chans, out in done]
 
 
 def best_test_activation(model: nn.Module, block: str, channels: Sequence[int], images: np.ndarray,
