@@ -13,6 +13,7 @@ from ..data.cifar10 import load_split, save_bundled_test
 
 from ..errors import ConfigError, VGGExplorerError
 from ..files import atomic_write
+from ..views.mosaic import SHARED
 from .flags import config_from_args
 
 UserError = (VGGExplorerError, FileNotFoundError)
@@ -204,7 +205,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         parts.append(f"{role}: {describe_top2(cap.probs[0], model.meta.get('classes') or split.classes)}")
     label = split.classes[int(split.labels[args.image])]
     title = f"test image {args.image} ({split.filenames[args.image]}, label {label}); " + "; ".join(parts)
-    sheet = activation_sheet(caps, title, shared=(args.scale == "shared"))
+    sheet = activation_sheet(caps, title, shared=(args.scale == SHARED))
     with atomic_write(args.out) as tmp:
         sheet.save(tmp)  # the format from the suffix, which the temporary name keeps
     print(f"wrote {args.out} ({sheet.width}x{sheet.height})")

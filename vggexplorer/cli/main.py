@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import commands as cmds
+from ..views.mosaic import MINMAX, SCALES, SHARED
 from .flags import add_config_flags
 from ..files import DATA_DIR_HINT
 from ..stats.measures import CKA_BATCH
@@ -86,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, action="append", default=None,
                    help="repeat for the pair: dense first, then pruned (default: the shipped two)")
     _add_data_args(p)
-    p.add_argument("--scale", choices=["shared", "per-channel"], default="shared")
+    p.add_argument("--scale", choices=[SHARED, MINMAX, "per-channel"], default=SHARED,
+                   help=f"{SHARED}: {SCALES[SHARED]} (as the app's default); {MINMAX}: {SCALES[MINMAX]} "
+                        "('per-channel' is its older name)")
 
     p = sub.add_parser("model-card", help="write checkpoints/README.md from the checkpoints' metadata and the scan")
     p.add_argument("--checkpoint", type=Path, action="append", default=None,
