@@ -6,12 +6,28 @@ import argparse
 import os
 import platform
 import re
+import statistics
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 README = Path(__file__).resolve().parent / "README.md"
+
+
+def interleaved(*fns, repeats: int) -> tuple[float, ...]:
+    """Median seconds of each function, run in turn (a, b, a, b, ...) after one warm-up of each, so that load from
+    other processes falls on all of them alike."""
+    for f in fns:
+        f()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, f in enumerate(fns):
+            t0 = time.perf_counter()
+            f()
+            times[i].append(time.perf_counter() - t0)
+    return tuple(statistics.median(ts) for ts in times)
 
 
 def machine() -> str:

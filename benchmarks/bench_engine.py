@@ -10,35 +10,13 @@ written to benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
-from benchmarks._report import machine, write_section
+from benchmarks._report import interleaved, machine, write_section
 from vggexplorer import capture_activations, load_bundled_test, load_model, preprocess
 from vggexplorer.model.ladder import LADDER
 from vggexplorer.stats.scan import scan_models
-
-def interleaved(fa, fb, repeats: int) -> tuple[float, float]:
-    """Median seconds of ``fa`` and ``fb``, run alternately after one warm-up each."""
-    fa(), fb()
-    ta, tb = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter(); fa(); ta.append(time.perf_counter() - t0)
-        t0 = time.perf_counter(); fb(); tb.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb)
-
-
-def interleaved3(fa, fb, fc, repeats: int) -> tuple[float, float, float]:
-    """Median seconds of three functions run in turn, after one warm-up of each."""
-    fa(), fb(), fc()
-    t: list[list[float]] = [[], [], []]
-    for _ in range(repeats):
-        for i, f in enumerate((fa, fb, fc)):
-            t0 = time.perf_counter(); f(); t[i].append(time.perf_counter() - t0)
-    return statistics.median(t[0]), statistics.median(t[1]), statistics.median(t[2])
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,7 +36,7 @@ def main() -> None:
                 with torch.no_grad():
                     m(x)
 
-            bare_s, cap_s = interleaved(bare, lambda: capture_activations(m, x), reps)
+            bare_s, cap_s = interleaved(bare, lambda: capture_activations(m, x), repeats=reps)
             rows.append((role, bs, bare_s, cap_s))
             print(f"{role} batch {bs}: bare {bare_s * 1e3:.1f} ms, capture {cap_s * 1e3:.1f} ms, "
                   f"ratio {cap_s / bare_s:.3f}", flush=True)
@@ -78,7 +56,7 @@ def main() -> None:
     def full_scan():  # what `python -m vggexplorer scan` runs: plus correlations and every pair's CKA
         scan_models(ladder, sub, batch_size=250, progress=False)
 
-    t_bare, t_stats, t_full = interleaved3(bare_inference, stats_only, full_scan, 3)
+    t_bare, t_stats, t_full = interleaved(bare_inference, stats_only, full_scan, repeats=3)
     n = len(sub) * len(ladder)
     print(f"scan of {len(ladder)} models: bare {n / t_bare:.0f} img/s, stats {n / t_stats:.0f} img/s "
           f"({t_bare / t_stats:.3f}x), full {n / t_full:.0f} img/s ({t_bare / t_full:.3f}x)")

@@ -15,29 +15,17 @@ Each pair is run alternately after one warm-up of each; medians are reported and
 
 from __future__ import annotations
 
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
-from benchmarks._report import arguments, machine, write_section
+from benchmarks._report import arguments, interleaved, machine, write_section
 from vggexplorer import load_model
 from vggexplorer.data.images import normalization
 from vggexplorer.model.ladder import LADDER
 from vggexplorer.probe import featurevis as fv
 
 TARGET = 1.2
-
-
-def interleaved(fa, fb, repeats: int) -> tuple[float, float]:
-    """Median seconds of ``fa`` and ``fb``, run alternately after one warm-up each."""
-    fa(), fb()
-    ta, tb = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter(); fa(); ta.append(time.perf_counter() - t0)
-        t0 = time.perf_counter(); fb(); tb.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb)
 
 
 def floor_loop(model, block: str, channels: list[int], s: fv.Settings) -> None:
@@ -64,11 +52,11 @@ def main() -> None:
     dense = models["dense"]
     channels = list(range(args.batch))
     render, floor = interleaved(lambda: fv.render_channels(dense, args.block, channels, s, batch=args.batch),
-                                lambda: floor_loop(dense, args.block, channels, s), args.repeats)
+                                lambda: floor_loop(dense, args.block, channels, s), repeats=args.repeats)
     ch = [0]
     across, each = interleaved(lambda: fv.render_across([(m, ch) for m in models.values()], args.block, s),
                                lambda: [fv.render_channels(m, args.block, ch, s) for m in models.values()],
-                               args.repeats)
+                               repeats=args.repeats)
     ratio = render / floor
     body = [
         "## Feature visualisation (`python -m benchmarks.bench_render`)", "",
