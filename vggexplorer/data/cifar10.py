@@ -160,14 +160,20 @@ def not_npz(path: Path) -> str | None:
     return None if head == b"PK\x03\x04" else f"not an .npz archive (it starts with {head!r})"
 
 
+def check_npz(path: Path, name: str, fix: str, error: type[Exception]) -> None:
+    """Raise ``error`` naming ``path`` and the ``fix`` when the archive is missing or is not an .npz at all
+    (the bundled test split, a scan)."""
+    if not path.exists():
+        raise error(f"{name} missing: {path}. {fix}")
+    bad = not_npz(path)
+    if bad:
+        raise error(f"{name} {path} is damaged: {bad}. {fix}")
+
+
 def load_bundled_test(path: Path | None = None) -> Split:
     """The full CIFAR-10 test split that ships in the repo (index order = ImageFolder order)."""
     path = Path(path) if path is not None else bundled_test_path()
-    if not path.exists():
-        raise DataError(f"Bundled test split missing: {path}. Regenerate it with: {PACK_TEST_CMD}")
-    bad = not_npz(path)
-    if bad:
-        raise DataError(f"Bundled test split {path} is damaged: {bad}. Regenerate it with: {PACK_TEST_CMD}")
+    check_npz(path, "Bundled test split", f"Regenerate it with: {PACK_TEST_CMD}", DataError)
     try:
         z = np.load(path, allow_pickle=False)
         n = int(z["n"])

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..probe.hooks import _check_eval, block_hooks, relu_modules
-from ..data.cifar10 import Split, not_npz, to_float
+from ..data.cifar10 import Split, check_npz, to_float
 from ..data.images import normalization
 from ..model.vgg import zero_fraction
 from ..model.ladder import SCAN_CMD, scan_path
@@ -297,11 +297,7 @@ def save_scan(result: ScanResult, path: str | Path) -> Path:
 def load_scan(path: str | Path | None = None) -> ScanResult:
     """Read a scan file; :class:`ScanError` with the rebuild command if it is missing, damaged or old."""
     path = Path(path) if path is not None else scan_path()
-    if not path.exists():
-        raise ScanError(f"Scan file missing: {path}. Rebuild it with: {SCAN_CMD}")
-    bad = not_npz(path)
-    if bad:
-        raise ScanError(f"Scan file {path} is damaged: {bad}. Rebuild it with: {SCAN_CMD}")
+    check_npz(path, "Scan file", f"Rebuild it with: {SCAN_CMD}", ScanError)
     try:
         z = np.load(path, allow_pickle=False)
         meta = json.loads(z["meta_json"].tobytes().decode())
