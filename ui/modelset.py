@@ -12,18 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from vggexplorer.files import file_stamp
 from vggexplorer.model.ladder import DENSE, Rung, rung_by_percent
 
 SLOTS = ("dense", "pruned")
-
-
-def file_stamp(path: Path) -> tuple:
-    """Identity of a file on disk: (path, mtime, size), or (path, None, None) when it is missing."""
-    try:
-        s = path.stat()
-        return (str(path), s.st_mtime_ns, s.st_size)
-    except OSError:
-        return (str(path), None, None)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from vggexplorer.data.cifar10 import bundled_test_path, load_bundled_test
 
-from .modelset import file_stamp
+from vggexplorer.files import file_stamp
 
 _PENDING: dict[tuple, Future] = {}  # key -> the read in flight or done, until a loader takes it
 _STARTED: set[str] = set()  # the names of the batches already started (each once per process)

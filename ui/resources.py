@@ -18,6 +18,7 @@ from torch import nn
 
 from vggexplorer import load_bundled_test, load_model, load_scan
 from vggexplorer.errors import VGGExplorerError
+from vggexplorer.files import file_stamp
 from vggexplorer.stats import status as dead
 from vggexplorer.model.compact import load_compact
 from vggexplorer.data.cifar10 import bundled_test_path
@@ -28,7 +29,7 @@ from vggexplorer.model.ladder import DEFAULT_RUNG, LADDER, SCAN_CMD, Rung, prune
 from vggexplorer.stats.scan import check_scan_matches
 
 from . import own_checkpoint, readahead
-from .modelset import ModelRef, ModelSet, file_stamp
+from .modelset import ModelRef, ModelSet
 from .state import BLOCKS
 
 # ---- shipped files ----------------------------------------------------------------------------

@@ -46,15 +46,24 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "vggexplorer"
 
 
+def file_stamp(path: str | Path) -> tuple:
+    """Identity of a file on disk: (path, mtime, size), or (path, None, None) when it is missing."""
+    try:
+        s = Path(path).stat()
+        return (str(path), s.st_mtime_ns, s.st_size)
+    except OSError:
+        return (str(path), None, None)
+
+
 _SHA_BY_STAMP: dict[tuple, str] = {}
 
 
 def stamped_sha256(path: str | Path) -> str:
-    """:func:`file_sha256`, computed once per file stamp (resolved path, mtime, size) in this process: a
-    rewritten file is hashed again."""
+    """:func:`file_sha256`, computed once per :func:`file_stamp` of the resolved path in this process: a rewritten
+    file is hashed again."""
     p = Path(path).resolve()
-    st = p.stat()
-    stamp = (str(p), st.st_mtime_ns, st.st_size)
+    p.stat()  # a missing file raises here, as before, rather than being hashed under a (path, None, None) stamp
+    stamp = file_stamp(p)
     sha = _SHA_BY_STAMP.get(stamp)
     if sha is None:
         sha = _SHA_BY_STAMP[stamp] = file_sha256(p)

@@ -184,7 +184,7 @@ def test_the_warm_start_reads_ahead_without_torch_until_the_split_is_started():
     from ..conftest import REPO
 
     code = ("import sys\nfrom ui import readahead\nassert 'torch' not in sys.modules, 'torch imported'\n"
-            "from vggexplorer.data.cifar10 import bundled_test_path\nfrom ui.modelset import file_stamp\n"
+            "from vggexplorer.data.cifar10 import bundled_test_path\nfrom vggexplorer.files import file_stamp\n"
             "readahead.test_split()\nsplit = readahead.take(('split', file_stamp(bundled_test_path())), None)\n"
             "assert len(split) == 10000 and 'torch' not in sys.modules\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -6,13 +6,13 @@ import streamlit as st
 
 from vggexplorer.stats import status as dead
 from vggexplorer.views.style import STATUS_TINTS
+from vggexplorer.files import file_stamp
 from vggexplorer.model.ladder import rung_by_percent
 
 from ..components import class_profile, frame, ladder_panels
 
 from .. import links, resources, state
 from ..markup import md_escape
-from ..modelset import file_stamp
 from ..state import BLOCKS
 
 
