@@ -109,7 +109,8 @@ def definitions_json() -> list[dict[str, Any]]:
 
 # ---- the rules --------------------------------------------------------------------------------
 
-def _weight_dead(filter_sparsity: np.ndarray) -> np.ndarray:
+def weight_dead_filters(filter_sparsity: np.ndarray) -> np.ndarray:
+    """``bool [C]`` from each filter's fraction of zero weights: every weight is zero."""
     return np.asarray(filter_sparsity) >= 1.0
 
 
@@ -135,7 +136,7 @@ def grade(filter_sparsity: np.ndarray, fire_fraction: np.ndarray, density: np.nd
         dense_mean = np.asarray(dense_mean)
         weakened = (dense_mean > 0) & (np.asarray(mean) < WEAKENED_RATIO * dense_mean)
     return {
-        WEIGHT_DEAD: _weight_dead(filter_sparsity),
+        WEIGHT_DEAD: weight_dead_filters(filter_sparsity),
         ACTIVATION_DEAD: _activation_dead(fire_fraction),
         DORMANT: np.asarray(density) < DORMANT_DENSITY,
         WEAKENED: weakened,
@@ -153,7 +154,7 @@ def status(flags: Mapping[str, np.ndarray]) -> np.ndarray:
 
 def unscanned(filter_sparsity: np.ndarray) -> np.ndarray:
     """``str [C]`` for a model the scan does not hold: weight-dead where its weights say so, else not scanned."""
-    return np.where(_weight_dead(filter_sparsity), WEIGHT_DEAD, UNSCANNED).astype(object)
+    return np.where(weight_dead_filters(filter_sparsity), WEIGHT_DEAD, UNSCANNED).astype(object)
 
 
 def counts(flags: Mapping[str, np.ndarray], filter_sparsity: np.ndarray) -> dict[str, int]:
@@ -200,7 +201,7 @@ def filter_sparsity(model: nn.Module) -> dict[str, np.ndarray]:
 
 def weight_dead(model: nn.Module) -> dict[str, np.ndarray]:
     """Block -> ``bool [C]``: every weight of the output filter is exactly zero."""
-    return {n: _weight_dead(fs) for n, fs in filter_sparsity(model).items()}
+    return {n: weight_dead_filters(fs) for n, fs in filter_sparsity(model).items()}
 
 
 def zero_on_image(maps: Any) -> np.ndarray:

@@ -156,7 +156,7 @@ def channel_table(models: Mapping[str, nn.Module], scan: ScanView | None, blocks
 
     roles = list(models)
     fs = {r: dead.filter_sparsity(m) for r, m in models.items()}
-    wd = {r: dead.weight_dead(m) for r, m in models.items()}
+    wd = {r: {b: dead.weight_dead_filters(v) for b, v in fs[r].items()} for r in roles}
     frames = []
     for b in blocks:
         df = pd.DataFrame({"block": b, "channel": np.arange(len(fs[roles[0]][b]))})
