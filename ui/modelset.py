@@ -1,70 +1,62 @@
 """Which two models a session looks at: a small frozen value, usable as a cache key (no Streamlit here).
 
-The app always shows two slots, ``dense`` and ``pruned``. Each holds a shipped checkpoint (a rung of
-``vggexplorer.model.ladder``, identified with its file's path, mtime and size, so a regenerated file is never
-served from a stale cache) or a checkpoint the session loaded itself (identified by the SHA-256 of its
-bytes).
+The app always shows two slots, ``dense`` and ``pruned``, from one ladder (``vggexplorer.model.ladder.Ladder``: the
+shipped one, a folder of your own, or your uploads): its dense model and the rung chosen in the sidebar. Each is
+identified with its file's path, mtime and size, so a regenerated file is never served from a stale cache.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from vggexplorer.files import file_stamp
-from vggexplorer.model.ladder import DENSE, Rung, rung_by_percent
+from vggexplorer.model.ladder import Ladder, Rung
 
 SLOTS = ("dense", "pruned")
 
 
 @dataclass(frozen=True)
 class ModelRef:
-    """One model: a shipped rung (``rung`` and its file's ``stamp``), or the session's own (``sha``, ``name``)."""
+    """One model: a rung of a ladder and its file's ``stamp``."""
 
-    rung: Rung | None = None
+    rung: Rung
     stamp: tuple = ()
-    sha: str = ""
-    name: str = ""
 
     @classmethod
-    def shipped(cls, rung: Rung) -> "ModelRef":
+    def of(cls, rung: Rung) -> "ModelRef":
         return cls(rung=rung, stamp=file_stamp(rung.path))
 
-    @classmethod
-    def own(cls, sha: str, name: str) -> "ModelRef":
-        return cls(sha=sha, name=name)
+    @property
+    def path(self) -> Path:
+        return self.rung.path
 
     @property
-    def is_own(self) -> bool:
-        return self.rung is None
-
-    @property
-    def path(self) -> Path | None:
-        return None if self.rung is None else self.rung.path
+    def role(self) -> str:
+        return self.rung.role
 
     @property
     def label(self) -> str:
-        """``dense``, ``pruned 55%``, or the file name of the session's own checkpoint."""
-        return self.name if self.rung is None else self.rung.label
+        """``dense`` or ``pruned 55%``."""
+        return self.rung.label
 
 
 @dataclass(frozen=True)
 class ModelSet:
-    """The models in the two slots."""
+    """The ladder and the models in the two slots."""
 
+    ladder: Ladder
     dense: ModelRef
     pruned: ModelRef
 
     def refs(self) -> dict[str, ModelRef]:
         return {"dense": self.dense, "pruned": self.pruned}
 
-    @property
-    def own_slots(self) -> list[str]:
-        return [s for s, ref in self.refs().items() if ref.is_own]
 
-
-def model_set(own: Mapping[str, ModelRef], pruned_percent: int) -> ModelSet:
-    """The shipped dense model and the rung at ``pruned_percent``, each replaced by the session's own if it has one."""
-    return ModelSet(dense=own.get("dense") or ModelRef.shipped(DENSE),
-                    pruned=own.get("pruned") or ModelRef.shipped(rung_by_percent(pruned_percent)))
+def model_set(ladder: Ladder, pruned_percent: int) -> ModelSet:
+    """``ladder``'s dense model and its rung at ``pruned_percent`` (its default rung when it has none there)."""
+    try:
+        rung = ladder.by_percent(pruned_percent)
+    except KeyError:
+        rung = ladder.default
+    return ModelSet(ladder, ModelRef.of(ladder.dense), ModelRef.of(rung))

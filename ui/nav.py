@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import fragments, links, readahead, resources
+from . import fragments, ladders, links, readahead, resources
 from .pages import dead_filters, disagreements, explorer, models
 
 links.register(links.EXPLORER, explorer.render)
@@ -32,4 +32,4 @@ def run() -> None:
         *(links.page(spec) for spec in links.PAGES),
     ]).run()
     fragments.FIRST_RUN_DONE.set()
-    resources.prefetch_ladder()
+    resources.prefetch_ladder(ladders.current()[0])

@@ -50,15 +50,20 @@ def first_page() -> None:
     scan, dense and the default rung, in parallel threads, once their loaders are imported (torch: about 1.2 s on a
     cold process, in the caller's thread)."""
     test_split()
+    import os
+
     from vggexplorer.model.checkpoint import load_model
-    from vggexplorer.model.ladder import DEFAULT_RUNG, scan_path
+    from vggexplorer.model.folder_ladder import MODELS_ENV
+    from vggexplorer.model.ladder import SHIPPED, scan_path
     from vggexplorer.stats.scan import load_scan
 
     from .modelset import model_set
 
     def jobs() -> dict:
-        first = {("scan", file_stamp(scan_path())): partial(load_scan, scan_path())}
-        for ref in model_set({}, DEFAULT_RUNG.percent).refs().values():
+        if os.environ.get(MODELS_ENV):  # the app opens on a folder of your own: ui/ladders.py opens it
+            return {}
+        first = {("scan", file_stamp(scan_path())): partial(load_scan, str(scan_path()))}
+        for ref in model_set(SHIPPED, SHIPPED.default.percent).refs().values():
             first[("model", ref.stamp)] = partial(load_model, ref.rung.path)
         return first
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -25,23 +26,27 @@ from vggexplorer.data.cifar10 import bundled_test_path
 from vggexplorer.views.explorer_model import (ImageAnalysis, ScanView, analyze_image, channel_table,
                                              importance_every_block, importance_scores, scan_view, slot_statuses)
 from vggexplorer.views import ladder_model as lv
-from vggexplorer.model.ladder import DEFAULT_RUNG, LADDER, SCAN_CMD, Rung, prune_command, scan_path  # noqa: F401 (pages)
+from vggexplorer.model.ladder import SCAN_CMD, Ladder, Rung, prune_command  # noqa: F401 (pages)
+from vggexplorer.stats import scan_store
 from vggexplorer.stats.scan import check_scan_matches
 
-from . import own_checkpoint, readahead
+from . import readahead, scan_queue
+from .caps import caps
 from .modelset import ModelRef, ModelSet
 from .state import BLOCKS
 
-# ---- shipped files ----------------------------------------------------------------------------
+# ---- a ladder's files ----------------------------------------------------------------------------
 
-_COMPACT = [r for r in LADDER if r.percent > DEFAULT_RUNG.percent]  # held compact in the ladder (see ladder_models)
+def _compact_rungs(ladder: Ladder) -> list[Rung]:
+    """The rungs held compact in the ladder (see :func:`ladder_models`): those above the one shown first."""
+    return [r for r in ladder.pruned if r.percent > ladder.default.percent]
 
 
-def prefetch_ladder() -> None:
+def prefetch_ladder(ladder: Ladder) -> None:
     """After the first page is complete: start reading the rungs above the default one (the Explorer's ladder panel
     runs them all), one at a time, so that they do not compete with the first page for the CPU."""
-    readahead.read_ahead("ladder", lambda: {("compact", file_stamp(r.path)): partial(load_compact, r.path)
-                                            for r in _COMPACT}, workers=1)
+    readahead.read_ahead(f"ladder-{ladder.folder}", lambda: {("compact", file_stamp(r.path)): partial(load_compact, r.path)
+                                                             for r in _compact_rungs(ladder)}, workers=1)
 
 
 def _rung_or_problem(kind: str, rung: Rung, stamp: tuple, loader: Callable[[Any], nn.Module]
@@ -50,20 +55,19 @@ def _rung_or_problem(kind: str, rung: Rung, stamp: tuple, loader: Callable[[Any]
     try:
         return readahead.take((kind, stamp), partial(loader, rung.path)), None
     except VGGExplorerError as e:
+        if rung.folder is not None:
+            return None, str(e)
         return None, f"{e} Re-create it with: `{prune_command(rung)}` (see checkpoints/README.md)."
 
 
-@st.cache_resource(show_spinner="Loading a checkpoint…", max_entries=8)
-def _shipped(rung: Rung, stamp: tuple) -> tuple[nn.Module | None, str | None]:
+@st.cache_resource(show_spinner="Loading a checkpoint…", max_entries=12)
+def _model(rung: Rung, stamp: tuple) -> tuple[nn.Module | None, str | None]:
     return _rung_or_problem("model", rung, stamp, load_model)
 
 
 def load(ref: ModelRef) -> tuple[nn.Module | None, str | None]:
     """(model, None), or (None, what is wrong and the command that rebuilds it)."""
-    if ref.is_own:
-        model = own_checkpoint.lookup(ref.sha)
-        return (model, None) if model is not None else (None, f"{ref.name} is no longer loaded.")
-    return _shipped(ref.rung, ref.stamp)
+    return _model(ref.rung, ref.stamp)
 
 
 def models(ms: ModelSet) -> tuple[dict[str, nn.Module], dict[str, str]]:
@@ -94,37 +98,88 @@ def test_split():
     return _test_split(file_stamp(bundled_test_path()))
 
 
-@st.cache_resource(show_spinner="Loading the dataset scan…", max_entries=2)
-def _scan_file(stamp: tuple):
+# ---- a ladder's scan ------------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading the dataset scan…", max_entries=8)
+def _scan_at(path: str, stamp: tuple):
     try:
-        return readahead.take(("scan", stamp), partial(load_scan, scan_path())), None
+        return readahead.take(("scan", stamp), partial(load_scan, path)), None
     except VGGExplorerError as e:
         return None, str(e)
 
 
+@st.cache_resource(max_entries=16)
+def _matches(path: str, stamp: tuple, ladder: Ladder, stamps: tuple) -> list[str]:
+    """The ladder's roles whose file differs from the one the scan at ``path`` was computed on (by SHA-256)."""
+    scan, _ = _scan_at(path, stamp)
+    return check_scan_matches(scan, {r.role: r.path for r in ladder.rungs}) if scan is not None else []
+
+
+def checkpoints_of(ladder: Ladder) -> dict[str, Path]:
+    return {r.role: r.path for r in ladder.rungs}
+
+
+def scan_source(ladder: Ladder) -> tuple[tuple | None, str | None, Any]:
+    """Where ``ladder``'s statistics come from: (``(path, stamp)`` of the scan file in use or None, a note, the scan
+    job's status or None).
+
+    The shipped ladder reads ``checkpoints/scan.npz``. Your own reads the scan given with it (``VGGEXPLORER_SCAN``, a
+    ``scan.npz`` beside it) when that was computed on these files, else the scan cache; whatever is not scanned yet
+    is queued (:mod:`ui.scan_queue`: one scan at a time per process, a quick pass first, then the full one)."""
+    given = ladder.scan_path()
+    if ladder.is_shipped:
+        return (str(given), file_stamp(given)), None, None
+    note = None
+    if given is not None:
+        stamp = file_stamp(given)
+        scan, err = _scan_at(str(given), stamp)
+        if scan is not None and not _matches(str(given), stamp, ladder, ladder_stamps(ladder)):
+            return (str(given), stamp), None, None
+        note = (f"The scan {given.name} was not computed on these checkpoints ({err or 'other files'}): "
+                "scanning them here instead.")
+    key = scan_store.ladder_key(checkpoints_of(ladder))
+    status = scan_queue.QUEUE.request(key, checkpoints_of(ladder), load_bundled_test, full=caps().full_pass)
+    path = scan_store.lookup(key)
+    return ((str(path), file_stamp(path)) if path is not None else None), note, status
+
+
+def scan_of(source: tuple | None):
+    """(the scan at ``source`` from :func:`scan_source`, or None; the problem message)."""
+    if source is None:
+        return None, None
+    return _scan_at(*source)
+
+
+def ladder_scan(ladder: Ladder):
+    """(the scan of ``ladder``'s models with its stored comparison, or None; the problem message)."""
+    source, note, status = scan_source(ladder)
+    if source is None:
+        return None, note or "Not scanned yet: the scan is running (see its progress above)."
+    return scan_of(source)
+
+
 @st.cache_resource(max_entries=8)
-def _scan(stamp: tuple, ms: ModelSet) -> tuple[ScanView | None, str | None]:
-    scan, err = _scan_file(stamp)
+def _scan(source: tuple, ms: ModelSet) -> tuple[ScanView | None, str | None]:
+    scan, err = scan_of(source)
     if scan is None:
         return None, err
-    shipped = {slot: ref for slot, ref in ms.refs().items() if not ref.is_own}
-    view = scan_view(scan, {slot: ref.rung.role for slot, ref in shipped.items()})
+    view = scan_view(scan, {slot: ref.role for slot, ref in ms.refs().items()})
     if not view.models:
         return None, f"The dataset scan holds none of the models shown. Rebuild it with: `{SCAN_CMD}`"
-    stale = check_scan_matches(scan, {shipped[s].rung.role: shipped[s].path for s in view.models})
-    if stale:
-        return view, (f"The dataset scan was computed on other checkpoints than the ones loaded "
-                      f"({', '.join(stale)}); its statistics may not match. Rebuild it with: `{SCAN_CMD}`")
+    if ms.ladder.is_shipped:
+        stale = check_scan_matches(scan, {ms.refs()[s].role: ms.refs()[s].path for s in view.models})
+        if stale:
+            return view, (f"The dataset scan was computed on other checkpoints than the ones loaded "
+                          f"({', '.join(stale)}); its statistics may not match. Rebuild it with: `{SCAN_CMD}`")
     return view, None
 
 
 def scan(ms: ModelSet) -> tuple[ScanView | None, str | None]:
-    """The scan's statistics by slot, for the shipped models shown, and a note when something is off."""
-    result, err = _scan(file_stamp(scan_path()), ms)
-    if err or not ms.own_slots:
-        return result, err
-    return result, (f"Dataset statistics are shown only for the shipped checkpoints, not for your own "
-                    f"({', '.join(ms.own_slots)}): the dataset scan covers the shipped checkpoints.")
+    """The scan's statistics by slot, for the models shown, and a note when something is off."""
+    source, note, _ = scan_source(ms.ladder)
+    if source is None:
+        return None, note
+    return _scan(source, ms)
 
 
 # ---- per model set ----------------------------------------------------------------------------
@@ -136,24 +191,27 @@ def filter_sparsity(ms: ModelSet) -> dict[str, dict[str, np.ndarray]]:
 
 
 @st.cache_resource(max_entries=8)
-def _statuses(stamp: tuple, ms: ModelSet) -> dict[str, dict[str, np.ndarray]]:
-    full, _ = _scan_file(stamp)
-    shipped = {slot: ref.rung.role for slot, ref in ms.refs().items() if not ref.is_own}
-    return slot_statuses(full, shipped, filter_sparsity(ms))
+def _statuses(source: tuple | None, ms: ModelSet) -> dict[str, dict[str, np.ndarray]]:
+    full, _ = scan_of(source)
+    return slot_statuses(full, {slot: ref.role for slot, ref in ms.refs().items()}, filter_sparsity(ms))
 
 
 def statuses(ms: ModelSet) -> dict[str, dict[str, np.ndarray]]:
     """Slot -> block -> ``str [C]``: every channel's status, computed once per model set and scan file (read-only,
     shared); every view of the Explorer (mosaic hover, importance bars, channel table) reads it."""
-    return _statuses(file_stamp(scan_path()), ms)
+    return _statuses(scan_source(ms.ladder)[0], ms)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+def _channels_df(source: tuple | None, ms: ModelSet):
+    full, _ = scan_of(source)
+    died = {b: dead.scan_died_at(full, b, full.roles[0]) for b in BLOCKS} if full is not None else None
+    return channel_table(models(ms)[0], _scan(source, ms)[0] if source else None, BLOCKS, statuses(ms), died,
+                         ms.pruned.rung.percent)
+
+
 def channels_df(ms: ModelSet):
-    full, _ = _scan_file(file_stamp(scan_path()))
-    rung = None if ms.pruned.is_own else ms.pruned.rung
-    died = {b: dead.scan_died_at(full, b, full.roles[0]) for b in BLOCKS} if full is not None and rung else None
-    return channel_table(models(ms)[0], scan(ms)[0], BLOCKS, statuses(ms), died, rung.percent if rung else None)
+    return _channels_df(scan_source(ms.ladder)[0], ms)
 
 
 # ---- per image: 32 images x ~3 MB of maps for both models, bounded for a hosted demo ------------
@@ -198,26 +256,23 @@ def nonfinite(loaded: Mapping[str, nn.Module]) -> dict[str, list[str]]:
 
 # ---- the whole sparsity ladder ------------------------------------------------------------------
 
-def ladder_scan():
-    """(the full scan of dense and every rung with its stored comparison, or None; the problem message)."""
-    return _scan_file(file_stamp(scan_path()))
-
-
-@st.cache_resource(show_spinner="Loading a checkpoint…", max_entries=8)
+@st.cache_resource(show_spinner="Loading a checkpoint…", max_entries=12)
 def _compact_rung(rung: Rung, stamp: tuple) -> tuple[nn.Module | None, str | None]:
     return _rung_or_problem("compact", rung, stamp, load_compact)
 
 
-def ladder_models() -> tuple[dict[str, nn.Module], dict[str, str]]:
-    """Role -> shipped model for dense and every rung that loads, and problems.
+def ladder_models(ladder: Ladder) -> tuple[dict[str, nn.Module], dict[str, str]]:
+    """Role -> model for dense and every rung of ``ladder`` that loads, and problems.
 
     Dense and the default rung are the first page's own models (shared with the slots' cache); the rungs
     above it are held compact (:mod:`vggexplorer.model.compact`: their sparse layers as non-zeros only), which
     keeps a server with the whole ladder within a hosted demo's memory.
     """
     out, errors = {}, {}
-    for rung in LADDER:
-        model, err = _compact_rung(rung, file_stamp(rung.path)) if rung in _COMPACT else load(ModelRef.shipped(rung))
+    compact = _compact_rungs(ladder)
+    for rung in ladder.rungs:
+        model, err = (_compact_rung(rung, file_stamp(rung.path)) if rung in compact
+                      else load(ModelRef.of(rung)))
         if model is not None:
             out[rung.role] = model
         else:
@@ -226,13 +281,14 @@ def ladder_models() -> tuple[dict[str, nn.Module], dict[str, str]]:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def channel_across(image: np.ndarray, block: str, _known: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def channel_across(ladder: Ladder, image: np.ndarray, block: str,
+                   _known: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Role -> ``[C, H, W]``: one block's maps on one image for dense and every rung (a channel pick reads it).
 
     ``_known``: role -> the maps the page already has (not part of the cache key: a role's maps on an image
     are the same wherever they were computed); the other rungs run only as far as ``block``.
     """
-    return lv.block_across(ladder_models()[0], image, block, _known)
+    return lv.block_across(ladder_models(ladder)[0], image, block, _known)
 
 
 @st.cache_resource(max_entries=64)
@@ -247,45 +303,45 @@ def filter_figure(ms: ModelSet, block: str, ch: int, rung_label: str):
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def ladder_channels(role: str, stamp: tuple):
+def ladder_channels(source: tuple, role: str):
     """Every channel of every block: its status and statistics on rung ``role`` and the rung where it died."""
     import pandas as pd
 
-    scan, _ = _scan_file(stamp)
+    scan, _ = scan_of(source)
     return pd.concat([lv.channel_table(scan, b, role).assign(block=b) for b in scan.blocks], ignore_index=True)
 
 
-@st.cache_data(max_entries=2, show_spinner=False)
-def ladder_summary(stamps: tuple) -> dict:
+@st.cache_data(max_entries=4, show_spinner=False)
+def ladder_summary(ladder: Ladder, stamps: tuple) -> dict:
     """Size on disk, non-zero parameters and per-layer sparsity of dense and every rung that loads."""
     from vggexplorer.model.vgg import count_nonzero_params, layer_sparsity
 
-    models, _ = ladder_models()
-    rungs = [r for r in LADDER if r.role in models]
+    models, _ = ladder_models(ladder)
+    rungs = [r for r in ladder.rungs if r.role in models]
     return {"sizes": {r.role: r.path.stat().st_size for r in rungs},
             "nonzero": {r.role: count_nonzero_params(models[r.role]) for r in rungs},
             "layer_sparsity": {r.percent: layer_sparsity(models[r.role]) for r in rungs if r.percent > 0}}
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _field_crops(role: str, block: str, ch: int, scan_stamp: tuple, stamps: tuple) -> list[np.ndarray]:
+def _field_crops(ladder: Ladder, role: str, block: str, ch: int, source: tuple | None, stamps: tuple) -> list[np.ndarray]:
     from vggexplorer.probe.receptive import field_crops as crops
     from vggexplorer.views.looks_for import top_images
 
-    scan, _ = _scan_file(scan_stamp)
+    scan, _ = scan_of(source)
     split, _ = test_split()
-    model = ladder_models()[0].get(role)
-    top = top_images(scan, role, block, ch)
+    model = ladder_models(ladder)[0].get(role)
+    top = top_images(scan, role, block, ch) if scan is not None else []
     if not top or split is None or model is None:
         return []
     return crops(model, block, ch, split.images[top])
 
 
-def field_crops(role: str, block: str, ch: int) -> list[np.ndarray]:
-    """The channel's top test images on the shipped model ``role`` (from the scan), each cropped to the block's
-    receptive field around the channel's strongest unit on it; none when it never fires or is not scanned."""
-    return _field_crops(role, block, ch, file_stamp(scan_path()), ladder_stamps())
+def field_crops(ladder: Ladder, role: str, block: str, ch: int) -> list[np.ndarray]:
+    """The channel's top test images on ``role`` (from the scan), each cropped to the block's receptive field around
+    the channel's strongest unit on it; none when it never fires or is not scanned."""
+    return _field_crops(ladder, role, block, ch, scan_source(ladder)[0], ladder_stamps(ladder))
 
 
-def ladder_stamps() -> tuple:
-    return tuple(file_stamp(r.path) for r in LADDER)
+def ladder_stamps(ladder: Ladder) -> tuple:
+    return tuple(file_stamp(r.path) for r in ladder.rungs)

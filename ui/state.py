@@ -8,8 +8,8 @@ another page's ``st.switch_page(..., query_params=...)``) and written back after
 
 Widgets that edit the view are bound with :func:`bind` / :func:`bind_field`: their value is set from the
 view before they are drawn and their change callback writes the view, so the view is the one truth and a
-widget that is not drawn on another page loses nothing. The session's own checkpoints, its last upload
-and the own-checkpoint error live here too.
+widget that is not drawn on another page loses nothing. The session's own ladder (the folder it opened, or its
+uploads' folder), its last image upload and the own-ladder error live here too.
 """
 
 from __future__ import annotations
@@ -20,16 +20,13 @@ from typing import Any, Callable, Mapping
 
 import streamlit as st
 
-from vggexplorer.model.ladder import DEFAULT_RUNG, RUNGS
+from vggexplorer.model.ladder import DEFAULT_RUNG
 from vggexplorer.model.vgg import block_widths, conv_block_names
 from vggexplorer.views.mosaic import SCALES
 
 from .markup import md_code
-from .modelset import ModelRef
-
 BLOCKS = conv_block_names()
 BLOCK_CHANNELS = block_widths()
-RUNG_PERCENTS = [r.percent for r in RUNGS]
 DEFAULT_IMAGE = 6000  # a frog, as in the seed post: the first frog in ImageFolder order
 URL_KEYS = ("img", "block", "ch", "pruned", "scale", "panel")
 # The Explorer's panels under the mosaics, one open at a time (only the open one is computed and drawn):
@@ -38,7 +35,7 @@ PANELS = {"channel": "This channel, dense vs pruned", "ladder": "Across the spar
           "similarity": "Similarity on this image", "classification": "What carries the classification",
           "looks-for": "What this channel looks for"}
 
-_VIEW, _URL, _OWN, _OWN_ERROR, _UPLOAD = "view", "view_url", "own_checkpoints", "own_error", "upload"
+_VIEW, _URL, _OWN, _OWN_ERROR, _UPLOAD = "view", "view_url", "own_ladder", "own_error", "upload"
 _MARKS = "mosaic_marks"
 
 
@@ -49,7 +46,7 @@ class View:
     img: int = DEFAULT_IMAGE  # test image index (kept while an upload is shown)
     block: str = BLOCKS[0]
     ch: int = 0
-    pruned: int = DEFAULT_RUNG.percent  # the pruned slot's rung, by nominal sparsity
+    pruned: int = DEFAULT_RUNG.percent  # the pruned slot's rung, by its percentage of zero weights
     scale: str = next(iter(SCALES))  # the mosaics' colour scale (vggexplorer.views.mosaic.SCALES)
     panel: str = next(iter(PANELS))  # the open panel under the mosaics
     source: str = "test"  # "test" or "upload"
@@ -95,11 +92,12 @@ def _int_or_none(raw: str) -> int | None:
         return None
 
 
-def parse_url(params: dict[str, str | None], n_images: int, base: View) -> tuple[View, list[str]]:
+def parse_url(params: dict[str, str | None], n_images: int, base: View,
+              percents: list[int]) -> tuple[View, list[str]]:
     """The view a link asks for, on top of ``base`` (keys the link lacks keep ``base``'s values), and a notice
-    naming each value that was not valid (that field falls back to its default)."""
+    naming each value that was not valid (that field falls back to its default). ``percents``: the ladder's rungs."""
     p = _Parsed()
-    default = View()
+    default = View(pruned=DEFAULT_RUNG.percent if DEFAULT_RUNG.percent in percents else percents[0])
     img, block, ch, pruned, scale, panel = (params.get(k) for k in URL_KEYS)
     if img == "upload":
         p.notices.append("The link pointed at an uploaded image, which a link cannot carry; showing test image "
@@ -118,10 +116,10 @@ def parse_url(params: dict[str, str | None], n_images: int, base: View) -> tuple
             p.bad("block", block, f"{BLOCKS[0]}..{BLOCKS[-1]}", default.block)
     if pruned is not None:
         pct = _int_or_none(pruned)
-        ok = pct in RUNG_PERCENTS
+        ok = pct in percents
         p.changes["pruned"] = pct if ok else default.pruned
         if not ok:
-            p.bad("pruned", pruned, " / ".join(map(str, RUNG_PERCENTS)), default.pruned)
+            p.bad("pruned", pruned, " / ".join(map(str, percents)), default.pruned)
     if scale is not None:
         ok = scale in SCALES
         p.changes["scale"] = scale if ok else default.scale
@@ -142,12 +140,15 @@ def parse_url(params: dict[str, str | None], n_images: int, base: View) -> tuple
     return replace(base, **p.changes).clamped(), p.notices
 
 
-def sync_from_url(n_images: int) -> list[str]:
-    """Adopt the URL's view if the URL changed since this module last read or wrote it; notices for bad values."""
+def sync_from_url(n_images: int, percents: list[int]) -> list[str]:
+    """Adopt the URL's view if the URL changed since this module last read or wrote it; notices for bad values.
+    ``percents``: the rungs of the session's ladder (a view on a rung the ladder lacks moves to its first rung)."""
     url = {k: st.query_params.get(k) for k in URL_KEYS}
+    if view().pruned not in percents:
+        update(pruned=DEFAULT_RUNG.percent if DEFAULT_RUNG.percent in percents else percents[0])
     if st.session_state.get(_URL) == url:
         return []
-    v, notices = parse_url(url, n_images, view())
+    v, notices = parse_url(url, n_images, view(), percents)
     st.session_state[_VIEW] = v
     st.session_state[_URL] = url
     return notices
@@ -222,31 +223,31 @@ def new_mosaics() -> None:
     st.session_state.pop(_MARKS, None)
 
 
-# ---- the session's own checkpoints, its upload --------------------------------------------------
+# ---- the session's own ladder, its upload ---------------------------------------------------------
 
-def own_checkpoints() -> dict[str, ModelRef]:
-    """Slot -> the checkpoint this session loaded for it."""
-    return dict(st.session_state.get(_OWN, {}))
+def own_ladder() -> str | None:
+    """The folder of the ladder this session opened (a folder on this machine, or its uploads' folder); None: the
+    app's ladder."""
+    return st.session_state.get(_OWN)
 
 
-def set_own_checkpoint(slot: str, ref: ModelRef) -> None:
-    st.session_state[_OWN] = {**own_checkpoints(), slot: ref}
+def set_own_ladder(folder: str | None) -> None:
+    if folder is None:
+        st.session_state.pop(_OWN, None)
+    else:
+        st.session_state[_OWN] = str(folder)
     st.session_state.pop(_OWN_ERROR, None)
-
-
-def drop_own_checkpoints(*slots: str) -> None:
-    """Forget the session's own checkpoints in ``slots`` (all when none are named), and any load error."""
-    st.session_state[_OWN] = {s: r for s, r in own_checkpoints().items() if slots and s not in slots}
-    if not slots:
-        st.session_state.pop(_OWN_ERROR, None)
 
 
 def own_error() -> str | None:
     return st.session_state.get(_OWN_ERROR)
 
 
-def set_own_error(message: str) -> None:
-    st.session_state[_OWN_ERROR] = message
+def set_own_error(message: str | None) -> None:
+    if message is None:
+        st.session_state.pop(_OWN_ERROR, None)
+    else:
+        st.session_state[_OWN_ERROR] = message
 
 
 def upload() -> dict | None:

@@ -34,11 +34,11 @@ def _first_model_set(resources) -> None:
     """Fill the shared caches (``st.cache_resource``) of the model set a new session shows first: the models,
     the test split, the scan's view of them (which checks the checkpoints' hashes) and their channels' statuses.
     Nothing here depends on an image: the first page still runs its own analysis."""
-    from vggexplorer.model.ladder import DEFAULT_RUNG
-
+    from . import ladders
     from .modelset import model_set
 
-    ms = model_set({}, DEFAULT_RUNG.percent)
+    ladder, _ = ladders.app_ladder()
+    ms = model_set(ladder, ladder.default.percent)
     resources.models(ms)
     resources.test_split()
     resources.scan(ms)

@@ -13,7 +13,6 @@ from streamlit.testing.v1 import AppTest
 from ui.state import View
 
 from ..conftest import REPO
-from ..helpers import Evil
 
 APP = str(REPO / "streamlit_app.py")
 CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")  # the dataset's order
@@ -177,20 +176,24 @@ def test_the_colour_scale_is_in_the_link_and_the_default_has_a_robust_top():
     assert link.sidebar.radio(key="scale").value == SCALES["minmax"]
 
 
-def test_a_model_without_a_scan_falls_back_to_the_shared_scale_with_a_notice(tmp_path, app):
-    import torch
+def test_a_model_without_a_scan_falls_back_to_the_shared_scale_with_a_notice(tmp_path, monkeypatch):
+    import shutil
 
-    from vggexplorer.model.vgg import VGG
     from vggexplorer.views.mosaic import SCALES
 
-    torch.manual_seed(0)
-    torch.save(VGG().state_dict(), tmp_path / "mine.pt")
-    _load_custom(app, tmp_path / "mine.pt")
-    app.sidebar.radio(key="scale").set_value(SCALES["split-max"]).run()
-    assert not app.exception
-    assert mosaic(app, "dense")["layout"]["meta"]["scale"] == "split-max"
-    assert mosaic(app, "pruned")["layout"]["meta"]["scale"] == "shared"
-    assert any("does not cover mine.pt" in i.value and "shared scale instead" in i.value for i in app.info)
+    from ..conftest import DENSE, PRUNED
+
+    shutil.copy(DENSE, tmp_path / "dense.pt")
+    shutil.copy(PRUNED, tmp_path / "pruned.pt")
+    (tmp_path / "scan.npz").write_bytes(b"damaged")  # no statistics for either model
+    monkeypatch.setenv("VGGEXPLORER_CKPT_DIR", str(tmp_path))
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.query_params.update({"scale": "split-max"})
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert mosaic(app, "dense")["layout"]["meta"]["scale"] == "shared"
+    assert any("does not cover dense or pruned 55%" in i.value and "shared scale instead" in i.value for i in app.info)
+    assert app.sidebar.radio(key="scale").value == SCALES["split-max"]
 
 
 @pytest.mark.parametrize("params", [{"img": "banana"}, {"img": "99999"}, {"block": "conv9"}, {"ch": "-3"},
@@ -213,55 +216,6 @@ def test_other_pages_render(page):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error
     assert at.get("plotly_chart")
-
-
-def _load_custom(at, path, role="pruned"):
-    at.sidebar.radio(key="custom_role").set_value(role)
-    at.sidebar.text_input(key="custom_path").input(str(path))
-    at.run()
-    at.sidebar.button(key="custom_load").click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def test_own_lab_state_dict_replaces_a_role(tmp_path, app):
-    import torch
-
-    from vggexplorer.model.vgg import VGG
-
-    torch.manual_seed(0)
-    path = tmp_path / "vgg.cifar.pretrained.pth"
-    torch.save({"state_dict": VGG().state_dict()}, path)
-    _load_custom(app, path)
-    assert not app.error
-    assert any("vgg.cifar.pretrained.pth" in c.value for c in app.sidebar.caption)
-    assert mosaic(app, "pruned")["layout"]["meta"]["channels"] == 64
-    app.sidebar.button(key="custom_reset").click().run()
-    assert not app.exception and not any("vgg.cifar" in c.value for c in app.sidebar.caption)
-
-
-def test_own_checkpoint_problems_are_named(tmp_path, app):
-    import torch
-
-    from vggexplorer.model.vgg import VGG
-
-    sd = VGG().state_dict()
-    del sd["backbone.conv2.weight"]
-    torch.save(sd, tmp_path / "missing.pt")
-    _load_custom(app, tmp_path / "missing.pt")
-    assert any("backbone.conv2.weight" in e.value for e in app.sidebar.error)
-
-    torch.save({"x": Evil(tmp_path / "pwned")}, tmp_path / "evil.pt")
-    _load_custom(app, tmp_path / "evil.pt")
-    assert any("not plain weights" in e.value for e in app.sidebar.error)
-    assert not (tmp_path / "pwned").exists()
-
-    sd = VGG().state_dict()
-    sd["backbone.conv0.weight"][0, 0, 0, 0] = float("nan")
-    torch.save(sd, tmp_path / "nan.pt")
-    _load_custom(app, tmp_path / "nan.pt", role="dense")
-    assert any("NaN" in w.value and "backbone.conv0.weight" in w.value for w in app.warning)
-    assert mosaic(app, "dense")  # the app keeps working
 
 
 def test_missing_and_damaged_files_keep_the_app_up(tmp_path, monkeypatch):
@@ -295,23 +249,6 @@ def test_missing_test_split_leaves_uploads(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert any("pack-test" in w.value for w in at.warning)
     assert at.sidebar.radio(key="source").options == ["Upload"]
-
-
-def test_evicted_own_checkpoint_falls_back_with_a_notice(tmp_path, app):
-    import torch
-
-    from ui import own_checkpoint
-    from vggexplorer.model.vgg import VGG
-
-    torch.save(VGG().state_dict(), tmp_path / "mine.pt")
-    _load_custom(app, tmp_path / "mine.pt")
-    assert any("mine.pt" in c.value for c in app.sidebar.caption)
-    own_checkpoint._registry().clear()  # as if eight other uploads had pushed it out
-    app.run()
-    assert not app.exception
-    assert any("was unloaded to free memory" in w.value and "mine.pt" in w.value for w in app.warning)
-    assert not any("mine.pt" in c.value for c in app.sidebar.caption)
-    assert mosaic(app, "pruned")  # the shipped pruned model again
 
 
 def test_a_rung_not_built_yet_is_named_with_its_command_and_dense_is_still_explored(tmp_path, monkeypatch):

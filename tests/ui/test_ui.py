@@ -4,6 +4,8 @@ import pytest
 
 from ui.markup import md_code, md_escape
 
+SHIPPED_PERCENTS = [55, 75, 90, 95]  # the shipped ladder's rungs, as a link names them
+
 
 @pytest.mark.parametrize("raw", ["[win](https:evil).png", "*bold* _it_ $x^2$ ~~s~~ <b>", "a|b # c `code`"])
 def test_md_escape_leaves_no_markdown_syntax_unescaped(raw):
@@ -28,7 +30,7 @@ def test_view_round_trips_through_the_url():
     from ui.state import View, parse_url
 
     v = View(img=123, block="conv3", ch=200, pruned=90, scale="split-max", panel="ladder")
-    assert parse_url(v.params(), 10_000, View()) == (v, [])
+    assert parse_url(v.params(), 10_000, View(), SHIPPED_PERCENTS) == (v, [])
 
 
 @pytest.mark.parametrize("params, field, default", [
@@ -40,7 +42,7 @@ def test_a_bad_url_value_falls_back_with_a_notice_naming_it(params, field, defau
     from ui.state import View, parse_url
 
     v, notices = parse_url(params, 10_000, View(img=1, block="conv0", ch=3, pruned=75, scale="minmax",
-                                                panel="similarity"))
+                                                panel="similarity"), SHIPPED_PERCENTS)
     assert getattr(v, field) == default
     (notice,) = notices
     key, raw = next(iter(params.items()))
@@ -51,22 +53,26 @@ def test_a_link_without_some_keys_keeps_the_rest_of_the_view():
     from ui.state import View, parse_url
 
     base = View(img=1, block="conv5", ch=300, pruned=95)
-    v, notices = parse_url({"block": "conv7", "ch": "511"}, 10_000, base)
+    v, notices = parse_url({"block": "conv7", "ch": "511"}, 10_000, base, SHIPPED_PERCENTS)
     assert v == View(img=1, block="conv7", ch=511, pruned=95) and not notices
     # a channel checked against the block the link asks for (conv0 has 64)
-    v, notices = parse_url({"block": "conv0", "ch": "300"}, 10_000, base)
+    v, notices = parse_url({"block": "conv0", "ch": "300"}, 10_000, base, SHIPPED_PERCENTS)
     assert v.ch == 0 and "0..63 for conv0" in notices[0]
 
 
-def test_model_set_takes_the_rung_and_the_sessions_own_checkpoints():
-    from ui.modelset import ModelRef, model_set
+def test_model_set_takes_the_ladders_dense_and_the_chosen_rung():
+    from vggexplorer.model.ladder import SHIPPED, Ladder, Rung
+    from ui.modelset import model_set
 
-    shipped = model_set({}, 75)
-    assert shipped.dense.rung.role == "dense" and shipped.pruned.rung.role == "p75" and not shipped.own_slots
-    mine = ModelRef.own("abc", "mine.pt")
-    ms = model_set({"pruned": mine}, 75)
-    assert ms.pruned is mine and ms.own_slots == ["pruned"] and ms.pruned.label == "mine.pt"
-    assert hash(ms) == hash(model_set({"pruned": ModelRef.own("abc", "mine.pt")}, 95))  # a frozen value, a cache key
+    from ..conftest import REPO
+
+    shipped = model_set(SHIPPED, 75)
+    assert shipped.dense.role == "dense" and shipped.pruned.role == "p75" and shipped.ladder is SHIPPED
+    assert model_set(SHIPPED, 60).pruned.role == "p55"  # no rung at 60%: the ladder's default
+    own = Ladder((Rung("dense", "d.pt", 0, REPO), Rung("p80", "x.pt", 80, REPO)), name="mine", folder=REPO)
+    ms = model_set(own, 80)
+    assert ms.pruned.path == REPO / "x.pt" and ms.pruned.label == "pruned 80%"
+    assert hash(ms) == hash(model_set(own, 80))  # a frozen value, a cache key
 
 
 def _script_with_a_fragment() -> None:

@@ -17,7 +17,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from vggexplorer.model.ladder import LADDER, rung_by_percent, rung_by_role
+from vggexplorer.model.ladder import Ladder
 from vggexplorer.views import looks_for as lf
 from vggexplorer.views import render_cache
 from vggexplorer.views.render import image_strip
@@ -27,23 +27,23 @@ from .. import jobs, resources
 RENDER_ZOOM = 4  # 32 px renders shown at 128 px
 
 
-def panel(block: str, ch: int, pruned_percent: int) -> None:
+def panel(ladder: Ladder, block: str, ch: int, pruned_percent: int) -> None:
     st.markdown(lf.heading(block, ch))
-    models, errors = resources.ladder_models()
+    models, errors = resources.ladder_models(ladder)
     if errors:
         st.caption("Not shown for " + ", ".join(errors) + " (" + "; ".join(errors.values()) + ")")
     if not models:
         return
-    roles = [r.role for r in LADDER if r.role in models]
-    paths = {r: rung_by_role(r).path for r in roles}
+    roles = [r.role for r in ladder.rungs if r.role in models]
+    paths = {r: ladder.by_role(r).path for r in roles}
     s, seed = render_cache.APP_SETTINGS, render_cache.APP_SEED
     renders = render_cache.cached(paths, block, ch, s, seed)
-    scan, _ = resources.ladder_scan()
+    scan, _ = resources.ladder_scan(ladder)
     if any(r is None for r in renders.values()):
         renders = _rendered_or_progress(models, paths, block, ch, s, seed)
-    crops = _crop_roles(roles, pruned_percent)
+    crops = _crop_roles(ladder, roles, pruned_percent)
     if renders is None:  # still rendering: the crops meanwhile
-        _crops(crops, block, ch)
+        _crops(ladder, crops, block, ch)
         return
     cols = st.columns([1] * len(roles) + [2.5])
     for role, col in zip(roles, cols):
@@ -51,22 +51,22 @@ def panel(block: str, ch: int, pruned_percent: int) -> None:
             r = renders[role]
             if r.image is not None:
                 st.image(lf.enlarge(np.asarray(r.image), RENDER_ZOOM))
-            st.caption(lf.rung_caption(rung_by_role(role).label, r, lf.best_test(scan, role, block, ch)))
+            st.caption(lf.rung_caption(ladder.by_role(role).label, r, lf.best_test(scan, role, block, ch)))
     with cols[-1]:
-        _crops(crops, block, ch)
+        _crops(ladder, crops, block, ch)
     st.caption(lf.explanation(scan.meta.get("n_images") if scan is not None else None, s.steps))
 
 
-def _crop_roles(roles: list[str], pruned_percent: int) -> list[str]:
+def _crop_roles(ladder: Ladder, roles: list[str], pruned_percent: int) -> list[str]:
     """Dense and the chosen rung (the pair the page compares), as far as they loaded."""
-    chosen = rung_by_percent(pruned_percent).role
+    chosen = ladder.by_percent(pruned_percent).role
     return [r for r in dict.fromkeys(["dense", chosen]) if r in roles]
 
 
-def _crops(roles: list[str], block: str, ch: int) -> None:
+def _crops(ladder: Ladder, roles: list[str], block: str, ch: int) -> None:
     for role in roles:
-        crops = resources.field_crops(role, block, ch)
-        label = rung_by_role(role).label
+        crops = resources.field_crops(ladder, role, block, ch)
+        label = ladder.by_role(role).label
         if not crops:
             st.caption(f"{label}: no test image fires {block} channel {ch}, so there are no top images.")
             continue

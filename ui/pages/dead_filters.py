@@ -6,30 +6,30 @@ import streamlit as st
 
 from vggexplorer.stats import status as dead
 from vggexplorer.views.style import STATUS_TINTS
-from vggexplorer.files import file_stamp
-from vggexplorer.model.ladder import rung_by_percent
 
 from ..components import class_profile, frame, ladder_panels
 
-from .. import links, resources, state
-from ..markup import md_escape
+from .. import links, resources
 from ..state import BLOCKS
 
 
 
 def render() -> None:
     f = frame.begin(with_scan=False)
-    rung = rung_by_percent(state.view().pruned)
+    rung = f.ms.pruned.rung
     st.title(f"Dead filters · dense vs {rung.label}")
-    st.markdown(dead.definitions_markdown(dead.LADDER_TERMS))
-    if f.ms.own_slots:
-        own = ", ".join(md_escape(f.ms.refs()[s].label) for s in f.ms.own_slots)
-        st.warning(f"Dataset statistics are shown only for the shipped checkpoints, not for your own ({own}): the "
-                   f"dataset scan covers the shipped ladder. Below: dense and {rung.label}.")
-    scan, err = resources.ladder_scan()
+    scan, err = resources.ladder_scan(f.ladder)
     if scan is None:
-        st.error(err)
+        (st.info if f.status is not None else st.error)(err)
         st.stop()
+    if rung.role not in scan.models:
+        st.error(f"The dataset scan has no {rung.label}: it holds {', '.join(scan.label(r) for r in scan.roles)}.")
+        st.stop()
+    st.markdown(f"**{rung.label}:** `{dead.totals_line(dead.status_totals(scan, rung.role, scan.roles[0]))}`")
+    frame.coverage(scan)
+    st.caption("Channels of all eight blocks, each counted once, by its status (definitions below). "
+               + f.ladder.nesting.sentence(lambda r: scan.label(r)))
+    st.markdown(dead.definitions_markdown(dead.LADDER_TERMS))
     st.subheader("Death across the sparsity ladder")
     st.caption("Channels in each graded category, per block, against the fraction of weights pruned; then how "
                "sparse the filters are on each rung.")
@@ -37,7 +37,7 @@ def render() -> None:
     class_profile.selectivity_panel(scan)
 
     st.subheader(f"Channels · {rung.label}")
-    df = resources.ladder_channels(rung.role, file_stamp(resources.scan_path()))
+    df = resources.ladder_channels(resources.scan_source(f.ladder)[0], rung.role)
     a, b, c = st.columns(3)
     block = a.selectbox("Block", ["all"] + BLOCKS, key="dead_block")
     only = b.toggle(f"Only channels dead by {rung.label}", key="only_died")

@@ -8,13 +8,12 @@ from vggexplorer.views import ladder_model as lv
 from vggexplorer.stats.compare import per_class_test
 from vggexplorer.views.comparison_figures import disagreement_caption, per_class_accuracy
 from vggexplorer.views.ladder_curves import cka_by_block
-from vggexplorer.model.ladder import rung_by_percent
 from vggexplorer.model.vgg import CIFAR10_CLASSES
 
 from ..components import frame
 from ..components.charts import CHART
 
-from .. import links, resources, state
+from .. import links, resources
 
 KINDS = {"all": None, "fixed (dense wrong, pruned right)": "fixed", "broke (dense right, pruned wrong)": "broke",
          "both wrong": "both wrong"}
@@ -24,12 +23,13 @@ COLS = 8
 
 def render() -> None:
     f = frame.begin(with_scan=False)
-    rung = rung_by_percent(state.view().pruned)
+    rung = f.ms.pruned.rung
     st.title(f"Disagreements · dense vs {rung.label}")
-    scan, err = resources.ladder_scan()
+    scan, err = resources.ladder_scan(f.ladder)
     if scan is None:
-        st.error(err)
+        (st.info if f.status is not None else st.error)(err)
         st.stop()
+    frame.coverage(scan)
     report = scan.meta.get("compare")
     if not report:
         st.error(f"The dataset scan has no comparison. Rebuild it with: `{resources.SCAN_CMD}`")

@@ -97,7 +97,7 @@ def _mosaics_and_panel(mosaics: dict, f: frame.Frame, an, picked: picker.Picked,
             "ladder": lambda: _ladder(f, an, picked.image, block, ch),
             "similarity": lambda: _similarity(an, f.slots, block),
             "classification": lambda: _importance(f, an, picked, block, classes, status),
-            "looks-for": lambda: looks_for.panel(block, ch, state.view().pruned)}
+            "looks-for": lambda: looks_for.panel(f.ladder, block, ch, state.view().pruned)}
     tabs = st.tabs(list(state.PANELS.values()), **state.bind_labelled("panel", state.PANELS))
     for panel, tab in zip(state.PANELS, tabs):
         if tab.open:  # the closed panels are neither computed nor sent
@@ -110,9 +110,9 @@ def _ladder(f: frame.Frame, an, image: np.ndarray, block: str, ch: int) -> None:
     """The chosen channel across the whole ladder, then its filter's weights, dense against the chosen rung."""
     pruned_label = f.ms.pruned.label
     st.markdown(f"**{block} channel {ch} across the sparsity ladder**")
-    known = {ref.rung.role: an.maps(slot, block).numpy() for slot, ref in f.ms.refs().items()
-             if not ref.is_own and slot in f.slots}  # the page's own models: not run again
-    ladder_panels.channel_row(image, block, ch, state.view().pruned, known=known)
+    known = {ref.role: an.maps(slot, block).numpy() for slot, ref in f.ms.refs().items()
+             if slot in f.slots}  # the page's own models: not run again
+    ladder_panels.channel_row(f.ladder, image, block, ch, state.view().pruned, known=known)
     if len(f.slots) == 2:
         st.markdown(f"**Its filter's weights**, dense against {pruned_label}")
         ladder_panels.filter_panel(f.ms, block, ch, pruned_label)

@@ -10,6 +10,8 @@ from vggexplorer.views.explorer_model import model_summary
 from vggexplorer.views.weight_figures import sensitivity_curves, sparsity_bars, weight_histogram
 from vggexplorer.model.vgg import layer_sparsity, prunable_parameters, short_name
 
+from vggexplorer.views import ladder_model as lv
+
 from ..components import frame, ladder_panels
 from ..components.charts import CHART
 
@@ -33,16 +35,22 @@ def render() -> None:
     f = frame.begin(with_scan=False)
     models = f.models
     st.title(f"Models · dense vs {md_escape(f.ms.pruned.label)}")
-    _ladder()
+    scan, err = resources.ladder_scan(f.ladder)
+    report = scan.meta.get("compare") if scan is not None else None
+    _ladder(f, scan, report, err)
     st.subheader("The two models shown" if len(models) == 2 else "The model shown")
     summ = _summaries(f.ms)
+    top1 = _scan_top1(report, {slot: ref.role for slot, ref in f.ms.refs().items()})
     for slot, col in zip(summ.columns, st.columns(len(summ.columns))):
         s = summ[slot]
         with col:
             st.markdown(f"### {slot}")
             st.caption(f.ms.refs()[slot].label)
-            st.metric("test top-1 (10,000 images, from the checkpoint)",
-                      f"{s.test_top1 * 100:.2f}%" if s.test_top1 is not None else "n/a")
+            if slot in top1:
+                st.metric(f"test top-1 ({report['n_images']:,} images, from the scan)", f"{top1[slot] * 100:.2f}%")
+            else:
+                st.metric("test top-1 (10,000 images, from the checkpoint)",
+                          f"{s.test_top1 * 100:.2f}%" if s.test_top1 is not None else "n/a")
             st.metric("parameters", f"{s.params:,}")
             st.metric("non-zero parameters", f"{s.nonzero_params:,}", f"{-s.weight_sparsity * 100:.1f}% weights zero"
                       if s.weight_sparsity > 0.001 else None, delta_color="off")
@@ -77,15 +85,31 @@ def render() -> None:
             st.json({k: v for k, v in m.meta.items() if k not in ("history",)}, expanded=False)
 
 
-def _ladder() -> None:
+def _scan_top1(report, roles: dict[str, str]) -> dict[str, float]:
+    """Slot -> top-1 from the scan's predictions, for the slots the scan's comparison holds."""
+    if not report:
+        return {}
+    out = {}
+    for slot, role in roles.items():
+        if role == report["reference"].get("role", "dense"):
+            out[slot] = report["reference"]["top1"]
+        else:
+            try:
+                out[slot] = lv.pair_for(report, role)["top1"]
+            except KeyError:
+                pass
+    return out
+
+
+def _ladder(f, scan, report, err) -> None:
     """Accuracy against sparsity across the ladder, size and non-zero parameters, per-layer sparsity per rung."""
     st.subheader("The sparsity ladder")
-    scan, err = resources.ladder_scan()
-    report = scan.meta.get("compare") if scan is not None else None
     if not report:
-        st.warning(err or "The dataset scan has no comparison: rebuild it with `python -m vggexplorer scan`.")
+        (st.info if f.status is not None else st.warning)(
+            err or "The dataset scan has no comparison: rebuild it with `python -m vggexplorer scan`.")
         return
-    summ = resources.ladder_summary(resources.ladder_stamps())
-    st.caption("Test top-1 over the 10,000 test images (fp32, single view) against the fraction of conv + linear "
-               "weights that are exactly zero: the course lab's curve. Each rung is pruned from the one below.")
-    ladder_panels.models_panel(report, summ["sizes"], summ["layer_sparsity"], summ["nonzero"])
+    frame.coverage(scan)
+    summ = resources.ladder_summary(f.ladder, resources.ladder_stamps(f.ladder))
+    st.caption(f"Test top-1 over {report['n_images']:,} test images (fp32, single view, from the scan's predictions) "
+               "against the fraction of conv + linear weights that are exactly zero: the course lab's curve.")
+    ladder_panels.models_panel(f.ladder, report, summ["sizes"], summ["layer_sparsity"], summ["nonzero"])

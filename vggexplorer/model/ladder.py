@@ -1,9 +1,13 @@
-"""The shipped models and where they live: dense plus the nested sparsity ladder.
+"""Ladders: a dense model and its pruned twins, each a rung named by its percentage of zero weights.
 
 One place defines the checkpoint directory (``VGGEXPLORER_CKPT_DIR`` overrides it everywhere),
-the rungs (percent of conv+linear weights exactly zero), their file names, their short role
-names (``dense``, ``p55`` .. ``p95``) and the scan file. Masks are nested: a weight that is zero
+the shipped rungs (percent of conv+linear weights exactly zero), their file names, their short role
+names (``dense``, ``p55`` .. ``p95``) and the scan file. The shipped masks are nested: a weight that is zero
 on one rung is zero on every higher rung, so "the rung at which a filter died" means one thing.
+
+A :class:`Ladder` is the value the app and the commands work on: the shipped one (:data:`SHIPPED`), or one
+opened from a folder of your own checkpoints (:mod:`vggexplorer.model.folder_ladder`), whose rungs are named
+the same way (:func:`rung_role`) by their measured sparsity.
 """
 
 from __future__ import annotations
@@ -27,17 +31,25 @@ def rung_label(percent: float) -> str:
     return "dense" if percent == 0 else f"pruned {percent:g}%"
 
 
+def rung_role(percent: int) -> str:
+    """A model's role name by its percentage of zero weights: ``dense`` (0) or ``p80``; the shipped rungs, the CLI's
+    scans of your checkpoints and the app's own ladders all name a model this way."""
+    return "dense" if percent == 0 else f"p{int(percent)}"
+
+
 @dataclass(frozen=True)
 class Rung:
-    """One shipped model: its role name, file name and nominal percentage of zero weights."""
+    """One model of a ladder: its role name, file name and percentage of zero weights (nominal for the shipped
+    rungs, measured and rounded for your own)."""
 
     role: str
     filename: str
-    percent: int  # nominal sparsity; 0 for dense
+    percent: int  # 0 for dense
+    folder: Path | None = None  # None: the shipped checkpoint directory (ckpt_dir(), read when asked)
 
     @property
     def path(self) -> Path:
-        return ckpt_dir() / self.filename
+        return (self.folder if self.folder is not None else ckpt_dir()) / self.filename
 
     @property
     def label(self) -> str:
@@ -85,6 +97,86 @@ def percent_of(role: str) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class Nesting:
+    """Whether each rung's zeros include the zeros of the rung below it (dense excluded).
+
+    ``breaks``: (lower role, higher role, weights zero on the lower rung but not on the higher one) for every pair
+    that is not nested. Nested masks make "died at" mean one thing: once dead, dead on every higher rung.
+    """
+
+    breaks: tuple[tuple[str, str, int], ...] = ()
+
+    @property
+    def nested(self) -> bool:
+        return not self.breaks
+
+    def sentence(self, label_of) -> str:
+        """One sentence for the pages, e.g. "The masks are nested: ..." ; ``label_of(role)`` names a rung."""
+        if self.nested:
+            return ("The masks are nested: every weight that is zero on a rung is zero on every higher rung, so "
+                    "\"died at\" is the one rung where a channel stops responding for good.")
+        worst = ", ".join(f"{n:,} weights zero on {label_of(a)} are non-zero on {label_of(b)}" for a, b, n in self.breaks)
+        return ("The masks are **not nested** (" + worst + "): a channel dead on one rung can be alive again on a "
+                "higher one, so \"died at\" is only the first rung where it is dead; the status columns show, per "
+                "rung, which channels are dead there.")
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """A dense model and its pruned rungs, dense first and then by percentage of zero weights.
+
+    ``folder``: None for the shipped ladder. ``scan_file``: a scan given with the models (the shipped
+    ``checkpoints/scan.npz``, ``VGGEXPLORER_SCAN``, or a ``scan.npz`` beside your models), used when it was computed
+    on these very files. ``notes``: what opening the folder found and skipped, for the pages to say.
+    """
+
+    rungs: tuple[Rung, ...]
+    name: str = "the shipped ladder"
+    folder: Path | None = None
+    scan_file: Path | None = None
+    nesting: Nesting = Nesting()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_shipped(self) -> bool:
+        return self.folder is None
+
+    @property
+    def dense(self) -> Rung:
+        return self.rungs[0]
+
+    @property
+    def pruned(self) -> tuple[Rung, ...]:
+        return self.rungs[1:]
+
+    @property
+    def percents(self) -> list[int]:
+        """The pruned rungs' percentages, in order: the values ``pruned=`` takes in a link."""
+        return [r.percent for r in self.pruned]
+
+    @property
+    def default(self) -> Rung:
+        """The rung shown first: the shipped 55% (the seed's "nearly half"), or your ladder's first pruned rung."""
+        return DEFAULT_RUNG if self.is_shipped else (self.pruned[0] if self.pruned else self.dense)
+
+    def by_percent(self, percent: int) -> Rung:
+        """The pruned rung at ``percent``; ``KeyError`` names the valid ones."""
+        for r in self.pruned:
+            if r.percent == percent:
+                return r
+        raise KeyError(f"no rung at {percent}%: choose one of {', '.join(str(p) for p in self.percents)}")
+
+    def by_role(self, role: str) -> Rung:
+        for r in self.rungs:
+            if r.role == role:
+                return r
+        raise KeyError(f"no model named {role!r}: choose one of {', '.join(r.role for r in self.rungs)}")
+
+    def scan_path(self) -> Path | None:
+        return scan_path() if self.is_shipped else self.scan_file
+
+
 def prune_command(rung: Rung, data_dir: str = DATA_DIR_HINT) -> str:
     """The command that makes ``rung`` from the one below it (see scripts/make_ladder.sh for the full chain)."""
     if rung is DENSE:
@@ -94,5 +186,7 @@ def prune_command(rung: Rung, data_dir: str = DATA_DIR_HINT) -> str:
     return (f"python -m vggexplorer prune --data-dir {data_dir} --checkpoint {src} "
             f"--target-sparsity 0.{rung.percent} --out checkpoints/{rung.filename}")
 
+
+SHIPPED = Ladder(LADDER)
 
 SCAN_CMD = "python -m vggexplorer scan"  # dense and every rung, from checkpoints/, into checkpoints/scan.npz

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from ..model.ladder import percent_of
 from ..model.vgg import blocks
 
 if TYPE_CHECKING:
@@ -237,7 +236,19 @@ def block_statuses(scan, role: str, reference: str = "dense") -> dict[str, np.nd
 
 def scan_died_at(scan, block: str, reference: str = "dense") -> np.ndarray:
     """``int [C]``: the rung (percent) at which each channel of ``block`` died across the scan's ladder; -1 never."""
-    rungs = {p: grade_block(scan, r, block, reference) for r in scan.roles if (p := percent_of(r) or 0) > 0}
+    rungs = {p: grade_block(scan, r, block, reference) for r in scan.roles if (p := scan.percent(r) or 0) > 0}
     if not rungs:
         return np.full(len(scan.stat(reference, block, "mean")), -1, np.int64)
     return died_at(rungs)
+
+
+def status_totals(scan, role: str, reference: str = "dense") -> dict[str, int]:
+    """Category -> how many channels of every block of one model of a scan have it as their status (each channel
+    counted once, by the first category that applies, as the channel table shows it)."""
+    every = np.concatenate(list(block_statuses(scan, role, reference).values()))
+    return {cat: int(np.sum(every == cat)) for cat in CATEGORIES}
+
+
+def totals_line(totals: Mapping[str, int]) -> str:
+    """``12 weight-dead · 30 activation-dead · 51 dormant · 140 weakened``: one line, readable and copyable."""
+    return " · ".join(f"{totals[cat]:,} {cat}" for cat in CATEGORIES)
