@@ -161,6 +161,8 @@ def _status_line(status) -> str:
                 "server). The pages fill when it is their turn.")
     phase = (f"quick pass ({QUICK_IMAGES:,} test images, {QUICK_IMAGES // 10} per class)" if status.state == "quick"
              else "full pass (all 10,000 test images)")
+    if not status.total:
+        return f"Scanning your models: {phase}, starting (reading the models and the test split)."
     eta = f", about {status.eta_s:.0f} s left" if status.eta_s is not None else ""
     return f"Scanning your models: {phase}, {status.done:,} of {status.total:,} images{eta}."
 
