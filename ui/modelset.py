@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vggexplorer.data.images import NORMALIZATION_FILE
 from vggexplorer.files import file_stamp
 from vggexplorer.model.ladder import Ladder, Rung
 
@@ -25,7 +26,8 @@ class ModelRef:
 
     @classmethod
     def of(cls, rung: Rung) -> "ModelRef":
-        return cls(rung=rung, stamp=file_stamp(rung.path))
+        """The rung with its file's stamp and its folder's normalization.json's (which changes how it is run)."""
+        return cls(rung=rung, stamp=(*file_stamp(rung.path), file_stamp(rung.path.parent / NORMALIZATION_FILE)))
 
     @property
     def path(self) -> Path:

@@ -45,7 +45,7 @@ def _compact_rungs(ladder: Ladder) -> list[Rung]:
 def prefetch_ladder(ladder: Ladder) -> None:
     """After the first page is complete: start reading the rungs above the default one (the Explorer's ladder panel
     runs them all), one at a time, so that they do not compete with the first page for the CPU."""
-    readahead.read_ahead(f"ladder-{ladder.folder}", lambda: {("compact", file_stamp(r.path)): partial(load_compact, r.path)
+    readahead.read_ahead(f"ladder-{ladder.folder}", lambda: {("compact", ModelRef.of(r).stamp): partial(load_compact, r.path)
                                                              for r in _compact_rungs(ladder)}, workers=1)
 
 
@@ -271,7 +271,7 @@ def ladder_models(ladder: Ladder) -> tuple[dict[str, nn.Module], dict[str, str]]
     out, errors = {}, {}
     compact = _compact_rungs(ladder)
     for rung in ladder.rungs:
-        model, err = (_compact_rung(rung, file_stamp(rung.path)) if rung in compact
+        model, err = (_compact_rung(rung, ModelRef.of(rung).stamp) if rung in compact
                       else load(ModelRef.of(rung)))
         if model is not None:
             out[rung.role] = model
@@ -344,4 +344,4 @@ def field_crops(ladder: Ladder, role: str, block: str, ch: int) -> list[np.ndarr
 
 
 def ladder_stamps(ladder: Ladder) -> tuple:
-    return tuple(file_stamp(r.path) for r in ladder.rungs)
+    return tuple(ModelRef.of(r).stamp for r in ladder.rungs)

@@ -53,11 +53,60 @@ def normalization(model_or_norm: Any) -> tuple[Sequence[float] | None, Sequence[
     return norm["mean"], norm["std"]
 
 
+# ---- which normalization a model uses, and where that came from ----------------------------------------------
+NORMALIZATION_FILE = "normalization.json"  # in a checkpoint's folder: {"mean": [r, g, b], "std": [r, g, b]}
+# model.meta["normalization_source"], most binding first: the folder's file, the checkpoint's metadata, the lab's way
+FROM_FILE, FROM_CHECKPOINT, FROM_LAB = NORMALIZATION_FILE, "checkpoint", "lab convention"
+_FROM_WORDS = {FROM_FILE: f", from {NORMALIZATION_FILE}", FROM_CHECKPOINT: ", from the checkpoint",
+               FROM_LAB: " (the course lab's convention)"}
+IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}  # what a normalization.json writes for "none"
+
+# The true CIFAR-10 training-set statistics, as the shipped dense checkpoint records them (its meta["normalization"]).
+# kuangliu/pytorch-cifar, which many CIFAR repos copy, uses the same mean with std (0.2023, 0.1994, 0.2010).
+CIFAR10_NORMALIZATION = {"mean": [0.4913, 0.4821, 0.4464], "std": [0.247, 0.2435, 0.2616]}
+# The app's choice for an uploaded model: key -> what a normalization.json says (None: ToTensor() only), and the
+# label it is offered under. "checkpoint" writes no file: the checkpoint's metadata decides.
+PRESET_LAB, PRESET_CIFAR10, PRESET_CHECKPOINT = "lab", "cifar10", "checkpoint"
+NORMALIZATION_PRESETS: dict[str, dict | None] = {PRESET_LAB: None, PRESET_CIFAR10: CIFAR10_NORMALIZATION}
+PRESET_LABELS = {PRESET_LAB: "Lab: ToTensor() only, no mean/std", PRESET_CIFAR10: "CIFAR-10 mean/std",
+                 PRESET_CHECKPOINT: "As the checkpoint says"}
+
+
+def is_identity(norm: Any) -> bool:
+    """Whether a ``{"mean", "std"}`` is mean 0 and std 1 for every channel: no normalization at all."""
+    return bool(norm) and all(float(m) == 0.0 for m in norm["mean"]) and all(float(s) == 1.0 for s in norm["std"])
+
+
+def _number(x: float) -> str:
+    """3 decimals, half up on the number as written (0.2435 -> 0.244), without trailing zeros (0.5, 1)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    d = Decimal(repr(float(x))).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP).normalize()
+    return format(d + 0, "f")  # + 0: no "-0"
+
+
+def describe_normalization(model_or_meta: Any) -> str:
+    """Which input normalization a model uses and where it came from, in words for every page and command:
+    ``"none: ToTensor() only (the course lab's convention)"`` or ``"mean (0.491, 0.482, 0.446), std (0.247,
+    0.244, 0.262), from normalization.json"`` / ``"..., from the checkpoint"``. Takes a loaded model, its
+    ``.meta``, or a bare ``{"mean", "std"}`` (None: no normalization)."""
+    meta = getattr(model_or_meta, "meta", {}) if isinstance(model_or_meta, torch.nn.Module) else model_or_meta
+    if meta is None or "mean" in meta:
+        norm, source = meta, None
+    else:
+        norm, source = meta.get("normalization"), meta.get("normalization_source")
+    if not norm or is_identity(norm):
+        return "none: ToTensor() only" + _FROM_WORDS.get(source, _FROM_WORDS[FROM_LAB])
+    text = ", ".join(f"{k} ({', '.join(_number(v) for v in norm[k])})" for k in ("mean", "std"))
+    return text + (_FROM_WORDS[source] if source in (FROM_FILE, FROM_CHECKPOINT) else "")
+
+
 def preprocess(images: ImageLike | Sequence[ImageLike], model_or_norm: Any = None) -> torch.Tensor:
     """PIL images or uint8 arrays (one, a list, or a ``[N, H, W, 3]`` batch) -> float32 ``[N, 3, 32, 32]``.
 
-    Applies the normalization the model was trained with (from its checkpoint metadata);
-    a bare lab state_dict has none, so it gets ``ToTensor()`` scaling only, like the lab.
+    Applies the normalization the model was trained with (its ``meta["normalization"]``: from the folder's
+    ``normalization.json``, else the checkpoint's metadata); a bare lab state_dict has none, so it gets
+    ``ToTensor()`` scaling only, like the lab.
     """
     if isinstance(images, np.ndarray) and images.ndim == 4:
         batch = np.stack([to_uint8_32(im) for im in images]) if images.shape[1:3] != (32, 32) else images[..., :3]

@@ -10,14 +10,19 @@ A shipped checkpoint is a plain dict that ``torch.load(..., weights_only=True)``
                        "shape": [..]}},
      "meta": {"role", "normalization", "classes", "recipe", "metrics", "pruning", ...}}
 
-A bare course-lab state_dict (keys like ``backbone.conv0.weight``, plain or under
-``"state_dict"``) loads too; it carries no metadata, so it is run as the lab ran it:
-``ToTensor()`` inputs with no mean/std normalization.
+A course-lab state_dict (keys like ``backbone.conv0.weight``) loads too, as training scripts save it: under
+``"state_dict"``, ``"model"``, ``"model_state_dict"`` or ``"net"``, with ``module.`` / ``_orig_mod.`` prefixes,
+``torch.nn.utils.prune``'s ``weight_orig`` / ``weight_mask``, in fp16 or bf16 (see :mod:`.state_dicts`).
+
+The input normalization (``meta["normalization"]``, where it came from in ``meta["normalization_source"]``): a
+``normalization.json`` in the checkpoint's folder, else the checkpoint's metadata, else the course lab's convention,
+``ToTensor()`` inputs with no mean/std.
 """
 
 from __future__ import annotations
 
-from ..errors import VGGExplorerError
+from ..data.images import (CIFAR10_NORMALIZATION, FROM_CHECKPOINT, FROM_FILE, FROM_LAB, IDENTITY, NORMALIZATION_FILE,
+                           NORMALIZATION_PRESETS, PRESET_CHECKPOINT, PRESET_LABELS, is_identity)
 from ..files import atomic_write
 
 import json
@@ -30,15 +35,13 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from .state_dicts import (SAVE_WEIGHTS, CheckpointError, check_keys, is_whole_model, normalise_state_dict,
+                          pickled_globals)
 from .vgg import CIFAR10_CLASSES, NUM_CLASSES, VGG, VGG_CFG, sparsity_of
 
 FORMAT = "vggexplorer"
 VERSION = 1
 MAX_CHECKPOINT_BYTES = 200 * 1024 * 1024  # a VGG of this size is 35 MB in fp32
-
-
-class CheckpointError(VGGExplorerError, RuntimeError):
-    """A checkpoint cannot be used; the message names the problem and the fix."""
 
 
 def pack_state_dict(state_dict: Mapping[str, torch.Tensor], half: bool = True,
@@ -159,9 +162,13 @@ def read_checkpoint(source: str | Path | Any, max_bytes: int = MAX_CHECKPOINT_BY
             raise CheckpointError(f"{name} is damaged: its pickle data cannot be read "
                                   f"({(detail[0] if detail else type(e).__name__)[:200]}). "
                                   "Save it again with torch.save(model.state_dict(), path).") from e
+        if is_whole_model(refused.group(1), pickled_globals(source)):
+            raise CheckpointError(
+                f"{name} is a whole pickled model (torch.save(model)): loading it would run its code (it imports "
+                f"{refused.group(1)}), which torch.load(weights_only=True) refuses. Fix: {SAVE_WEIGHTS}") from e
         raise CheckpointError(
             f"{name} is not plain weights: it holds Python objects that torch.load(weights_only=True) refuses "
-            f"to run (it imports {refused.group(1)}). Save only tensors, e.g. torch.save(model.state_dict(), path)."
+            f"to run (it imports {refused.group(1)}). Save only tensors, e.g. {SAVE_WEIGHTS}."
         ) from e
     except Exception as e:  # zip/pickle damage, wrong file type
         raise CheckpointError(f"{name} is not a PyTorch checkpoint or is damaged ({type(e).__name__}: "
@@ -177,52 +184,24 @@ def _first_sentence(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
-def _is_tensor_dict(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
-
-
 def normalise_checkpoint(obj: Any, name: str = "checkpoint") -> dict[str, Any]:
-    """Turn our format, a bare lab state_dict, or ``{"state_dict": ...}`` into our dict layout."""
+    """Turn our format, or a lab state_dict as a training script saves it (:mod:`.state_dicts`), into our layout.
+    The latter's ``meta`` says what the file was (``source``) and which pruning masks were folded in
+    (``folded_masks``); it has no ``normalization``: none was recorded."""
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         if int(obj.get("version", 0)) > VERSION:
             raise CheckpointError(f"{name} is format version {obj['version']}; this vggexplorer reads up to "
                                   f"{VERSION}. Upgrade vggexplorer.")
         return dict(obj)
-    sd = obj.get("state_dict") if isinstance(obj, Mapping) and "state_dict" in obj else obj
-    if not _is_tensor_dict(sd):
-        raise CheckpointError(f"{name} holds no state_dict of tensors. Expected a vggexplorer checkpoint, a "
-                              "state_dict, or a dict with the weights under 'state_dict' (the course lab's layout).")
+    sd, found = normalise_state_dict(obj, name)
     return {
         "format": FORMAT,
         "version": VERSION,
         "arch": {"cfg": list(VGG_CFG), "num_classes": NUM_CLASSES},
-        "state_dict": dict(sd),
+        "state_dict": sd,
         "sparse": {},
-        # The lab trains and tests on ToTensor() images: no mean/std normalization.
-        "meta": {"role": None, "normalization": None, "classes": list(CIFAR10_CLASSES), "source": "bare state_dict"},
+        "meta": {"role": None, "classes": list(CIFAR10_CLASSES), **found},
     }
-
-
-def check_keys(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], name: str) -> None:
-    """Raise :class:`CheckpointError` naming missing/unexpected keys and shape mismatches."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    extra = [k for k in state_dict if k not in expected]
-    shapes = [f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
-              for k, v in expected.items() if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
-    problems = []
-    if missing:
-        problems.append(f"missing keys {missing[:6]}{' ...' if len(missing) > 6 else ''}")
-    if extra:
-        problems.append(f"unexpected keys {extra[:6]}{' ...' if len(extra) > 6 else ''}")
-    if shapes:
-        problems.append(f"wrong shapes {shapes[:4]}{' ...' if len(shapes) > 4 else ''}")
-    if problems:
-        raise CheckpointError(
-            f"{name} does not match the course-lab VGG {VGG_CFG}: " + "; ".join(problems) + ". "
-            "Expected keys like 'backbone.conv0.weight' and 'classifier.weight'; a model saved with "
-            "DataParallel needs its 'module.' prefix stripped."
-        )
 
 
 def nonfinite_tensors(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
@@ -230,8 +209,94 @@ def nonfinite_tensors(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
     return [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
 
 
-def model_from_checkpoint(ckpt: Mapping[str, Any], name: str = "checkpoint") -> VGG:
-    """Build the VGG, load the weights strictly, and return it in eval mode with ``.meta`` attached."""
+NORMALIZATION_EXPECTED = ('{"mean": [r, g, b], "std": [r, g, b]}, 3 finite numbers each and every std > 0 (mean 0 '
+                          f'and std 1: no normalization), e.g. {json.dumps(CIFAR10_NORMALIZATION)}')
+
+
+def check_normalization(norm: Any, where: str) -> dict[str, list[float]] | None:
+    """``norm`` as plain data, ``{"mean": [3 floats], "std": [3 floats]}``, or None when it is mean 0 and std 1 (no
+    normalization); anything else raises :class:`CheckpointError` naming ``where``, what is wrong, and what is
+    expected."""
+    def bad(problem: str) -> CheckpointError:
+        return CheckpointError(f"{where} {problem}. Expected {NORMALIZATION_EXPECTED}.")
+
+    if not isinstance(norm, Mapping):
+        raise bad(f"holds {json.dumps(norm, default=str)[:60]}, not an object with a mean and a std")
+    missing, extra = [k for k in ("mean", "std") if k not in norm], sorted(set(map(str, norm)) - {"mean", "std"})
+    if missing or extra:
+        raise bad(", ".join(([f"has no {' and no '.join(missing)}"] if missing else [])
+                            + ([f"has unexpected keys {extra}"] if extra else [])))
+    out = {}
+    for key in ("mean", "std"):
+        v = norm[key]
+        shown = json.dumps(v, default=str)[:60]
+        if not isinstance(v, (list, tuple)) or len(v) != 3:
+            raise bad(f"has {key} {shown}: not a list of 3 numbers (r, g, b)")
+        if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in v):
+            raise bad(f"has {key} {shown}: not all numbers")
+        if not all(math.isfinite(x) for x in v):
+            raise bad(f"has {key} {shown}: not all finite")
+        out[key] = [float(x) for x in v]
+    if any(x <= 0 for x in out["std"]):
+        raise bad(f"has std {json.dumps(norm['std'])}: every std must be > 0")
+    return None if is_identity(out) else out
+
+
+def read_normalization_file(folder: str | Path) -> tuple[bool, dict[str, list[float]] | None]:
+    """(whether ``folder`` has a ``normalization.json``, what it says: see :func:`check_normalization`); a file
+    that is not valid JSON of that form raises :class:`CheckpointError` naming it."""
+    path = Path(folder) / NORMALIZATION_FILE
+    if not path.exists():
+        return False, None
+    if not path.is_file() or path.stat().st_size > 64 * 1024:
+        raise CheckpointError(f"{path} is {'not a file' if not path.is_file() else 'over 64 KB'}. Expected "
+                              f"{NORMALIZATION_EXPECTED}.")
+    try:
+        obj = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{path} is not valid JSON ({e}). Expected {NORMALIZATION_EXPECTED}.") from e
+    return True, check_normalization(obj, str(path))
+
+
+def resolve_normalization(meta: Mapping[str, Any], name: str,
+                          folder: str | Path | None) -> tuple[dict[str, list[float]] | None, str]:
+    """(normalization, where it came from): ``folder``'s normalization.json, else the checkpoint's
+    ``meta["normalization"]``, else the course lab's convention (None: ``ToTensor()`` only)."""
+    found, norm = read_normalization_file(folder) if folder is not None else (False, None)
+    if found:
+        return norm, FROM_FILE
+    if "normalization" in meta:
+        norm = meta["normalization"]
+        return (check_normalization(norm, f"{name}'s meta['normalization']") if norm else None), FROM_CHECKPOINT
+    return None, FROM_LAB
+
+
+def write_normalization(folder: str | Path, preset_or_dict: str | Mapping[str, Any] | None) -> Path | None:
+    """Write ``folder``'s normalization.json atomically, for every checkpoint in ``folder``: a preset of
+    :data:`~vggexplorer.data.images.PRESET_LABELS` (the lab's writes mean 0 and std 1, no normalization) or a
+    ``{"mean", "std"}`` (checked; None: no normalization). :data:`PRESET_CHECKPOINT` removes the file instead, so
+    each checkpoint's metadata decides. Returns the file written, or None."""
+    path = Path(folder) / NORMALIZATION_FILE
+    if isinstance(preset_or_dict, str):
+        if preset_or_dict == PRESET_CHECKPOINT:
+            path.unlink(missing_ok=True)
+            return None
+        if preset_or_dict not in NORMALIZATION_PRESETS:
+            raise CheckpointError(f"Unknown normalization preset {preset_or_dict!r}: choose one of "
+                                  f"{list(PRESET_LABELS)}.")
+        norm = NORMALIZATION_PRESETS[preset_or_dict]
+    else:
+        norm = check_normalization(preset_or_dict, "The normalization to write") if preset_or_dict else None
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(norm or IDENTITY) + "\n")
+    return path
+
+
+def model_from_checkpoint(ckpt: Mapping[str, Any], name: str = "checkpoint", folder: str | Path | None = None) -> VGG:
+    """Build the VGG, load the weights strictly, and return it in eval mode with ``.meta`` attached; the
+    normalization.json in ``folder`` (the checkpoint's folder), if any, overrides the metadata's normalization."""
+    meta = dict(ckpt.get("meta", {}))
+    meta["normalization"], meta["normalization_source"] = resolve_normalization(meta, name, folder)
     arch = ckpt.get("arch", {})
     cfg = list(arch.get("cfg", VGG_CFG))
     if cfg != list(VGG_CFG):
@@ -242,7 +307,6 @@ def model_from_checkpoint(ckpt: Mapping[str, Any], name: str = "checkpoint") -> 
     check_keys(model, sd, name)  # names every mismatch, where load_state_dict would stop at the first
     model.load_state_dict(sd, strict=True, assign=True)
     model.eval()
-    meta = dict(ckpt.get("meta", {}))
     meta["nonfinite"] = nonfinite_tensors(sd)
     if meta.get("role") is None:
         meta["role"] = "pruned" if sparsity_of(v for v in sd.values() if v.dim() > 1) > 0.2 else "dense"
@@ -251,10 +315,12 @@ def model_from_checkpoint(ckpt: Mapping[str, Any], name: str = "checkpoint") -> 
 
 
 def load_model(path: str | Path | Any) -> VGG:
-    """Load a checkpoint (ours or a bare lab state_dict) as a CPU model in eval mode.
+    """Load a checkpoint (ours or a lab state_dict) as a CPU model in eval mode.
 
-    The returned model has ``.meta`` with at least ``normalization`` (None = ``ToTensor()`` only),
-    ``classes`` and ``role``; pass it to :func:`vggexplorer.preprocess` to build inputs.
+    The returned model has ``.meta`` with at least ``normalization`` (None = ``ToTensor()`` only; a path's
+    folder's normalization.json overrides the checkpoint's), ``normalization_source``, ``classes`` and ``role``;
+    pass it to :func:`vggexplorer.preprocess` to build inputs.
     """
-    name = str(path) if isinstance(path, (str, Path)) else getattr(path, "name", "uploaded file")
-    return model_from_checkpoint(read_checkpoint(path), name)
+    if isinstance(path, (str, Path)):
+        return model_from_checkpoint(read_checkpoint(path), str(path), Path(path).parent)
+    return model_from_checkpoint(read_checkpoint(path), getattr(path, "name", "uploaded file"))

@@ -66,7 +66,7 @@ def load_compact(path: str | Path, max_density: float = MAX_DENSITY) -> VGG:
     ckpt["state_dict"] = {**ckpt.get("state_dict", {}),
                           **{n: torch.zeros(()).expand(*(int(d) for d in p["shape"])) for n, p in held.items()}}
     ckpt["sparse"] = sparse
-    model = model_from_checkpoint(ckpt, str(path))
+    model = model_from_checkpoint(ckpt, str(path), folder=Path(path).parent)  # its folder's normalization.json
     for name, p in held.items():
         index = torch.from_numpy(np.flatnonzero(unpack_mask(name, p, str(path))))
         layer = short_name(name)
