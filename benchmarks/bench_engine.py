@@ -15,6 +15,7 @@ import torch
 
 from benchmarks._report import interleaved, machine, write_section
 from vggexplorer import capture_activations, load_bundled_test, load_model, preprocess
+from vggexplorer.data.cifar10 import stratified_indices
 from vggexplorer.model.ladder import LADDER
 from vggexplorer.stats.scan import scan_models
 
@@ -41,7 +42,8 @@ def main() -> None:
             print(f"{role} batch {bs}: bare {bare_s * 1e3:.1f} ms, capture {cap_s * 1e3:.1f} ms, "
                   f"ratio {cap_s / bare_s:.3f}", flush=True)
 
-    sub = split.subset(range(args.scan_images))
+    idx = stratified_indices(split.labels, args.scan_images)  # the scan's subsets are stratified, never the first N
+    sub = split.subset(idx)
     ladder = {r.role: load_model(r.path) for r in LADDER if r.path.exists()}
 
     def bare_inference():
@@ -51,10 +53,10 @@ def main() -> None:
                     m(preprocess(sub.images[s:s + 250], m))
 
     def stats_only():  # per-channel statistics and predictions, no pairs
-        scan_models(ladder, sub, batch_size=250, progress=False, pairs=[])
+        scan_models(ladder, split, batch_size=250, progress=False, pairs=[], indices=idx)
 
     def full_scan():  # what `python -m vggexplorer scan` runs: plus correlations and every pair's CKA
-        scan_models(ladder, sub, batch_size=250, progress=False)
+        scan_models(ladder, split, batch_size=250, progress=False, indices=idx)
 
     t_bare, t_stats, t_full = interleaved(bare_inference, stats_only, full_scan, repeats=3)
     n = len(sub) * len(ladder)

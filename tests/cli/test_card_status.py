@@ -2,11 +2,12 @@
 
 from vggexplorer.cli.card import _dead_section
 from vggexplorer.model.ladder import LADDER, scan_path
+from vggexplorer.stats.scan import load_scan
 from vggexplorer.stats.status import ALIVE, CATEGORIES, SPARSE_FILTERS, definitions_markdown
 
 
 def test_the_card_renders_the_definitions_from_the_table_and_counts_from_the_scan():
-    lines = _dead_section(scan_path(), [r.role for r in LADDER], {r.role: r.filename for r in LADDER})
+    lines = _dead_section(scan_path(), load_scan(scan_path()), [r.role for r in LADDER], {r.role: r.filename for r in LADDER})
     text = "\n".join(lines)
     assert definitions_markdown((*CATEGORIES, ALIVE, SPARSE_FILTERS)) in text
     assert "25%" not in text.replace(definitions_markdown((*CATEGORIES, ALIVE, SPARSE_FILTERS)), "")  # said once
@@ -18,10 +19,11 @@ def test_the_card_renders_the_definitions_from_the_table_and_counts_from_the_sca
 def test_the_card_names_only_the_classes_that_survive_holm():
     from vggexplorer.cli.card import _per_class_section
 
-    rows = {line.split(" | ")[0].strip("| "): line for line in _per_class_section(scan_path()) if line.startswith("| p")}
+    section = _per_class_section(load_scan(scan_path()))
+    rows = {line.split(" | ")[0].strip("| "): line for line in section if line.startswith("| p")}
     assert rows["p90"].endswith("| deer, ship | bird, truck |")
     assert rows["p55"].endswith("| none | cat |") and rows["p95"].endswith("| none | dog, truck |")
-    assert "Holm-corrected over 10 classes" in "\n".join(_per_class_section(scan_path()))
+    assert "Holm-corrected over 10 classes" in "\n".join(section)
 
 
 def test_the_shipped_card_is_what_model_card_writes():

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -148,3 +149,50 @@ def test_the_model_card_prune_command_prints_the_non_default_flags_and_parses_ba
     assert prune_command({"dense_checkpoint": "d.pt", "target_sparsity": 0.55, "finetune_epochs": 5}, "o.pt", "r") == (
         "python -m vggexplorer prune --data-dir ../shared/data/cifar10 --checkpoint d.pt --target-sparsity 0.55 "
         "--finetune-epochs 5 --run-dir r --out o.pt")
+
+
+# ---- your own checkpoints: scan names them as the app does, compare reads the file ---------------------------
+
+def test_scan_of_your_own_checkpoints_then_compare_reads_it(tmp_path, capsys, test_split):
+    import shutil
+
+    from vggexplorer.cli.main import main
+    from vggexplorer.data.cifar10 import stratified_indices
+    from vggexplorer.model.ladder import LADDER
+    from vggexplorer.stats.scan import load_scan
+
+    mine = tmp_path / "my-rung.pt"  # a name the shipped ladder does not know
+    shutil.copy(next(r for r in LADDER if r.role == "p90").path, mine)
+    out = tmp_path / "scan.npz"
+    assert main(["scan", "--checkpoint", str(DENSE), "--checkpoint", str(mine), "--limit", "50",
+                 "--out", str(out)]) == 0
+    assert "stratified sample (50 of 10,000 test images, 5 per class, seed 0)" in capsys.readouterr().out
+    chosen = stratified_indices(test_split.labels, 50, seed=0)
+    scan = load_scan(out)
+    assert scan.roles == ["dense", "p90"] and scan.label("p90") == "pruned 90%"  # 90.24% of its weights are zero
+    assert scan.meta["checkpoints"]["p90"] == str(mine) and np.array_equal(scan.indices, chosen)
+    assert main(["compare", "--scan", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_images"] == 50 and [(p["role"], p["percent"]) for p in report["pairs"]] == [("p90", 90)]
+    rows = report["pairs"][0]["disagreement_list"]
+    assert rows and {r["index"] for r in rows} <= set(chosen.tolist())
+    assert all(r["truth"] == test_split.classes[test_split.labels[r["index"]]] for r in rows)
+
+
+def test_scan_refuses_two_checkpoints_of_the_same_sparsity(tmp_path, capsys):
+    import shutil
+
+    from vggexplorer.cli.main import build_parser, main
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    shutil.copy(PRUNED, a)
+    shutil.copy(PRUNED, b)
+    assert main(["scan", "--checkpoint", str(DENSE), "--checkpoint", str(a), "--checkpoint", str(b),
+                 "--out", str(tmp_path / "s.npz")]) == 2
+    err = capsys.readouterr().err
+    assert str(a) in err and str(b) in err and "55%" in err and "Traceback" not in err
+    assert not (tmp_path / "s.npz").exists()
+    assert main(["scan", "--checkpoint", str(a), "--checkpoint", str(DENSE), "--out", str(tmp_path / "s.npz")]) == 2
+    assert "dense model first" in capsys.readouterr().err
+    sub = next(x for x in build_parser()._actions if x.dest == "command").choices["scan"]
+    assert "stratified" in next(x for x in sub._actions if x.dest == "limit").help

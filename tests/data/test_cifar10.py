@@ -65,3 +65,30 @@ def test_augment_crops_and_flips_exactly():
         assert len(where) == 1, (i, where)
         found.append(where[0])
     assert len({(dy, dx) for dy, dx, _ in found}) > 1 and len({f for _, _, f in found}) == 2
+
+
+def test_stratified_indices_on_the_test_split(test_split):
+    from vggexplorer.data.cifar10 import stratified_indices
+
+    labels = test_split.labels
+    assert np.bincount(labels[:1000]).tolist() == [1000]  # why: the first 1,000 are all airplanes
+    idx = stratified_indices(labels, 1000, seed=0)
+    assert len(idx) == 1000 and (np.diff(idx) > 0).all()  # sorted, each once
+    assert np.bincount(labels[idx], minlength=10).tolist() == [100] * 10
+    assert np.array_equal(idx, stratified_indices(labels, 1000, seed=0))  # reproducible
+    other = stratified_indices(labels, 1000, seed=1)
+    assert np.bincount(labels[other], minlength=10).tolist() == [100] * 10 and not np.array_equal(idx, other)
+    # 1,003: the 3 left over go one each to the first three classes
+    assert np.bincount(labels[stratified_indices(labels, 1003)], minlength=10).tolist() == [101] * 3 + [100] * 7
+    assert np.array_equal(stratified_indices(labels, 10000), np.arange(10000))
+    assert np.array_equal(stratified_indices(labels, 20000), np.arange(10000))
+
+
+def test_stratified_indices_when_a_class_has_too_few():
+    from vggexplorer.data.cifar10 import class_quotas, stratified_indices
+
+    labels = np.array([0] * 3 + [1] * 10 + [2] * 10)
+    # 14 over 3 classes: 5, 5, 4; class 0 has only 3, so its 2 more go to the others: 6 and 5
+    assert class_quotas(labels, 14) == {0: 3, 1: 6, 2: 5}
+    idx = stratified_indices(labels, 14, seed=3)
+    assert np.bincount(labels[idx]).tolist() == [3, 6, 5] and len(set(idx.tolist())) == 14

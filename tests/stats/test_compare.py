@@ -31,6 +31,10 @@ def test_disagreements_on_hand_made_predictions():
     skl = [r["sym_kl"] for r in rows]
     assert skl == sorted(skl, reverse=True) and skl[-1] > 0
     assert rows[0]["index"] == 2  # the most confident flip ranks first
+    # the same rows from a scan of the test images 3, 8, 40, 41, 77, 90: the list names those images
+    sub = disagreements(dense, pruned, labels, CLASSES, indices=np.array([3, 8, 40, 41, 77, 90]))["disagreement_list"]
+    assert [r["index"] for r in sub] == [40, 8, 77] and [r["index"] for r in rows] == [2, 1, 4]
+    assert [r["kind"] for r in sub] == [r["kind"] for r in rows]
 
 
 def test_per_class_rows_average_to_top1_and_test_each_class():

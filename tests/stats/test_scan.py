@@ -167,7 +167,7 @@ def test_shipped_scan_matches_a_recomputation(test_split):
 
 
 def test_positive_counts_in_either_memory_format():
-    from vggexplorer.stats.scan import positive_counts
+    from vggexplorer.stats.channel_stats import positive_counts
 
     o = torch.relu(torch.randn(7, 5, 6, 3, generator=torch.Generator().manual_seed(0)))
     o[:, 2] = 0  # a channel that never fires

@@ -97,3 +97,22 @@ def test_block_across_takes_known_maps_as_they_are():
     from vggexplorer.probe.hooks import capture_activations
 
     assert np.array_equal(maps["p55"], capture_activations(p55, img[None]).activations["conv0"][0].numpy())
+
+
+def test_a_ladder_of_your_own_is_named_and_ordered_by_the_scan():
+    """_scan()'s models under other names, listed out of order, with the percentages a scan of them measured:
+    "early" (p55's statistics) at 60%, "late" (p75's) at 80%."""
+    from vggexplorer.views.ladder_model import ladder_roles
+
+    base = _scan()
+    models = {"dense": base.models["dense"], "late": base.models["p75"], "early": base.models["p55"]}
+    scan = ScanResult(models, meta={"blocks": ["conv0"], "roles": list(models),
+                                    "percent": {"dense": 0, "late": 80, "early": 60}})
+    assert ladder_roles(scan) == ["dense", "early", "late"]
+    c = death_counts(scan)
+    assert list(c) == [0, 60, 80] and c[60]["conv0"][dead.DORMANT] == 1 and c[80]["conv0"][dead.WEIGHT_DEAD] == 1
+    assert list(filter_sparsity_by_rung(scan)) == [0, 60, 80]
+    df = channel_table(scan, "conv0", "late")
+    assert df["died at"].tolist() == ["never", "60%", "80%", "never"]
+    assert df["pruned 60%"].tolist() == ["alive", "dormant", "alive", "alive"]
+    assert df["pruned 80%"].tolist() == ["alive", "alive", "weight-dead", "weakened"]

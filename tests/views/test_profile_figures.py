@@ -84,3 +84,10 @@ def test_selectivity_figure_boxes_and_the_axis_where_the_differences_are():
     assert tuple(fig.layout.yaxis.range) == pytest.approx((0.38, 0.62))
     wide = selectivity_figure({0: {"conv0": np.array([0.0, 0.5, 1.0])}})
     assert tuple(wide.layout.yaxis.range) == pytest.approx((0.0, 1.0))  # clipped to where the index lives
+
+
+def test_selectivity_by_rung_keys_a_model_of_your_own_by_its_measured_percent():
+    one = np.array([[3.0] + [0.0] * 9], np.float32)  # one class only: index 1
+    scan = ScanResult({"dense": {"conv0": {CLASS_MEAN: one}}, "mine": {"conv0": {CLASS_MEAN: one}}},
+                      meta={"blocks": ["conv0"], "percent": {"dense": 0, "mine": 80}})
+    assert sorted(selectivity_by_rung(scan)) == [0, 80]

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from ..files import DATA_DIR_HINT
 from ..model.checkpoint import read_checkpoint, unpack_state_dict
 from ..stats.status import ALIVE, CATEGORIES, SPARSE_FILTERS, definitions_markdown
-from ..model.ladder import percent_of, rung_label
+from ..model.ladder import rung_label
 from ..model.vgg import sparsity_of
 from .flags import flag_name, non_default_flags, show
 
@@ -54,6 +54,14 @@ def model_card(models: Mapping[str, Path], scan_path: Path | None = None) -> str
         return sum(int((v != 0).sum()) for k, v in sd[r].items() if not k.endswith(BN_BUFFERS))
 
     names = {r: Path(models[r]).name for r in roles}
+    scan = None
+    if scan_path is not None and scan_path.exists():
+        from ..stats.scan import load_scan
+
+        scan = load_scan(scan_path)
+
+    def label(r: str) -> str:  # as the scan names it; without a scan, by the file's own measured zeros
+        return scan.label(r) if scan is not None and r in scan.models else rung_label(round(zeros(r) * 100))
     m = {r: meta[r].get("metrics", {}) for r in roles}
     head = "| | " + " | ".join(f"`{names[r]}`" for r in roles) + " |"
     sep = "|---|" + "---:|" * len(roles)
@@ -103,8 +111,7 @@ def model_card(models: Mapping[str, Path], scan_path: Path | None = None) -> str
     for r in roles:
         t = m[r].get("test_top1")
         delta = f"{(t - base) * 100:+.2f} pp" if isinstance(t, float) and isinstance(base, float) else "n/a"
-        label = rung_label(percent_of(r)) if percent_of(r) is not None else r  # a model off the ladder: its role
-        lines.append(f"| {label} | {_pct(zeros(r))} | {_pct(t)} | {delta} |")
+        lines.append(f"| {label(r)} | {_pct(zeros(r))} | {_pct(t)} | {delta} |")
     lines += ["", "## How they were made", "", "```bash", TRAIN_CMD]
     for r in roles[1:]:
         lines.append(prune_command(meta[r].get("recipe", {}), f"checkpoints/{names[r]}", f"runs/{r}"))
@@ -152,9 +159,9 @@ def model_card(models: Mapping[str, Path], scan_path: Path | None = None) -> str
         lines.append(f"| `{k}` | {sd[dense][k].numel():,} | "
                      + " | ".join(f"{sparsity_of(sd[r][k]) * 100:.1f}%" for r in roles[1:])
                      + (f" | {thr:.5f} |" if thr is not None else " | |"))
-    if scan_path is not None and scan_path.exists():
-        lines += _dead_section(scan_path, roles, names)
-        lines += _per_class_section(scan_path)
+    if scan is not None:
+        lines += _dead_section(scan_path, scan, roles, names)
+        lines += _per_class_section(scan)
     lines += ["", "## Training history (dense)", "", "| epoch | px | train loss | hold-out top-1 | s |",
               "|---:|---:|---:|---:|---:|"]
     for h in meta[dense].get("history", []):
@@ -163,12 +170,10 @@ def model_card(models: Mapping[str, Path], scan_path: Path | None = None) -> str
     return "\n".join(lines) + "\n"
 
 
-def _per_class_section(scan_path: Path) -> list[str]:
+def _per_class_section(scan) -> list[str]:
     """Per rung, the classes that pay significantly against dense: only those that survive the correction."""
     from ..stats.compare import compare_scan, per_class_test
-    from ..stats.scan import load_scan
 
-    scan = load_scan(scan_path)
     report = scan.meta.get("compare") or compare_scan(scan)
     lines = ["", "## Classes that pay", "",
              f"Per rung against dense, over the {report['n_images']:,} test images: the classes whose paired top-1 "
@@ -183,13 +188,11 @@ def _per_class_section(scan_path: Path) -> list[str]:
     return lines
 
 
-def _dead_section(scan_path: Path, roles: list[str], names: Mapping[str, str]) -> list[str]:
-    """Graded dead counts per rung and block, from the scan; the definitions rendered from
+def _dead_section(scan_path: Path, scan, roles: list[str], names: Mapping[str, str]) -> list[str]:
+    """Graded dead counts per rung and block, from the scan (read from ``scan_path``); the definitions rendered from
     :data:`vggexplorer.stats.status.DEFINITIONS`."""
-    from ..stats.scan import load_scan
     from ..stats.status import graded_dead
 
-    scan = load_scan(scan_path)
     lines = ["", "## Dead filters, graded", "",
              "Counted over the 10,000 test images by the scan (`checkpoints/scan.npz`, "
              f"{scan_path.stat().st_size / 2**20:.1f} MiB; the app reads it and never rescans), as "

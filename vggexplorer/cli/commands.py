@@ -80,9 +80,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     split = load_split("test", args.data_dir, args.download_root)
     if args.limit and args.limit < len(split):
         # a stratified, seeded random sample (limit/10 images per class): the split is sorted by class
-        from ..data.cifar10 import stratified_holdout
+        from ..data.cifar10 import stratified_indices
 
-        split = split.subset(stratified_holdout(split.labels, args.limit, seed=args.seed)[1])
+        split = split.subset(stratified_indices(split.labels, args.limit, seed=args.seed))
     rep = evaluate(model, split, batch_size=args.batch_size, precision=args.precision, progress=not args.json)
     weights = prunable_parameters(model)
     total_w = sum(p.numel() for p in weights.values())
@@ -123,8 +123,31 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _measured_roles(paths: list[Path]) -> dict[str, Path]:
+    """Role -> checkpoint for your own models, named as the app names rungs: the first given is ``dense``, each
+    other one ``p<percent>`` by its measured percentage of zero conv+linear weights (rounded to a whole percent),
+    in ladder order (by that percentage). Two with the same percentage: :class:`ConfigError` naming both files."""
+    from ..model.ladder import rung_role
+    from ..model.vgg import zero_fraction
+
+    roles: dict[str, Path] = {"dense": Path(paths[0])}
+    percent = {"dense": 0}
+    for p in paths[1:]:
+        pct = round(100 * zero_fraction(load_model(p)))
+        role = rung_role(pct)
+        if role == "dense":
+            raise ConfigError(f"{p} has {pct}% of its conv+linear weights zero (rounded), like a dense model: give "
+                              f"the dense model first (now {roles['dense']}), then the pruned ones")
+        if role in roles:
+            raise ConfigError(f"{roles[role]} and {p} both have {pct}% of their conv+linear weights zero (rounded): "
+                              "rungs are named by that percentage, so give only one of them")
+        roles[role], percent[role] = Path(p), pct
+    return dict(sorted(roles.items(), key=lambda kv: percent[kv[0]]))  # dense (0) first
+
+
 def _roles(paths: list[Path] | None, max_models: int | None = None) -> dict[str, Path]:
-    """Role -> checkpoint: the shipped ladder by default; given paths are dense first, then rungs in order."""
+    """Role -> checkpoint: the shipped ladder by default; given paths are dense first, then the pruned ones, named
+    by their measured sparsity (:func:`_measured_roles`)."""
     from ..model.ladder import LADDER
 
     if not paths:
@@ -136,25 +159,25 @@ def _roles(paths: list[Path] | None, max_models: int | None = None) -> dict[str,
         return {r.role: r.path for r in LADDER}
     if max_models and len(paths) > max_models:
         raise ConfigError(f"give at most {max_models} --checkpoint (dense first, then pruned)")
-    by_file = {r.filename: r.role for r in LADDER[1:]}
-    roles = {"dense": Path(paths[0])}
-    for i, p in enumerate(paths[1:], start=1):
-        role = by_file.get(Path(p).name, f"pruned{i}")
-        roles[role if role not in roles else f"pruned{i}"] = Path(p)
-    return roles
+    return _measured_roles(paths)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    from ..data.cifar10 import stratified_indices
     from ..model.ladder import scan_path
-    from ..stats.scan import run_scan
+    from ..stats.scan import SAMPLE_SEED, coverage, run_scan
 
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    roles = _roles(args.checkpoint)
     out = args.out or scan_path()
     split = load_split("test", args.data_dir, args.download_root)
-    res = run_scan(_roles(args.checkpoint), split, out, k=args.k, batch_size=args.batch_size,
-                   stop_after=args.limit, cka_batch=args.cka_batch)
+    indices = stratified_indices(split.labels, args.limit, SAMPLE_SEED) if args.limit else None
+    res = run_scan(roles, split, out, k=args.k, batch_size=args.batch_size, indices=indices,
+                   cka_batch=args.cka_batch)
     size = Path(out).stat().st_size
-    print(f"wrote {out} ({size / 1024:.0f} KiB): {len(res.roles)} models, {res.meta['n_images']} images, "
-          f"{res.meta['wall_s']} s")
+    print(f"wrote {out} ({size / 1024:.0f} KiB): {len(res.roles)} models ({', '.join(res.roles)}), "
+          f"{coverage(res)}, {res.meta['wall_s']} s")
     return 0
 
 
@@ -163,15 +186,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ..stats.scan import load_scan
 
     if args.recompute:
-        from ..model.checkpoint import load_model
-        from ..model.vgg import zero_fraction
         from ..stats.scan import scan_models
 
         roles = _roles(args.checkpoint)
         models = {r: load_model(p) for r, p in roles.items()}
         scan = scan_models(models, load_split("test", args.data_dir, args.download_root), progress=not args.json)
-        scan.meta["checkpoints"] = {r: str(p) for r, p in roles.items()}
-        scan.meta["zero_fraction"] = {r: zero_fraction(m) for r, m in models.items()}
+        scan.meta["checkpoints"] = {r: str(p) for r, p in roles.items()}  # zero fractions: scan_models records them
         report = compare_scan(scan)
     elif args.update_scan:
         from ..stats.scan import refresh_comparison

@@ -61,14 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scan", help="per-channel statistics, predictions and CKA of dense and every rung over the "
                                      "test split (writes checkpoints/scan.npz)")
     p.add_argument("--checkpoint", type=Path, action="append", default=None,
-                   help="repeat: dense first, then the pruned models in ladder order (default: the shipped ladder)")
+                   help="repeat: dense first, then the pruned models (default: the shipped ladder); each pruned one "
+                        "is named by its measured percentage of zero weights, as the app names rungs (p80)")
     _add_data_args(p)
     p.add_argument("--out", type=Path, default=None, help="default checkpoints/scan.npz")
     p.add_argument("--k", type=int, default=9, help="top-activating images kept per channel (default 9)")
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--cka-batch", type=int, default=CKA_BATCH,
                    help=f"minibatch size of the CKA estimator (default {CKA_BATCH})")
-    p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    p.add_argument("--limit", type=int, default=None,
+                   help="only a stratified random sample of N test images (N/10 per class, seed 0; the split is "
+                        "stored class by class), e.g. 1000 for the app's quick pass")
 
     p = sub.add_parser("compare", help="dense vs every rung: disagreements, per-class cost (McNemar), CKA, dead counts")
     p.add_argument("--scan", type=Path, default=None, help="scan file to read (default checkpoints/scan.npz)")

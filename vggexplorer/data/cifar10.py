@@ -190,16 +190,44 @@ def load_bundled_test(path: Path | None = None) -> Split:
     return Split(np.ascontiguousarray(tiles[:n]), labels, names)
 
 
-def stratified_holdout(labels: np.ndarray, n_holdout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split indices into (train, holdout) with ``n_holdout`` spread evenly over classes, seeded."""
+def class_quotas(labels: np.ndarray, n: int) -> dict[int, int]:
+    """Class -> how many of ``n`` images a stratified sample takes from it: ``n // classes`` each, the remainder one
+    more each for the first classes (in class order); a class with fewer images gives all it has and the others
+    share what it could not (``n`` at most ``len(labels)``)."""
+    classes, avail = np.unique(labels, return_counts=True)
+    quota = np.zeros(len(classes), np.int64)
+    left = min(int(n), len(labels))
+    while left > 0:
+        open_ = np.flatnonzero(quota < avail)
+        share, extra = divmod(left, len(open_))
+        add = np.full(len(open_), share)
+        add[:extra] += 1
+        add = np.minimum(add, avail[open_] - quota[open_])
+        quota[open_] += add
+        left -= int(add.sum())
+    return {int(c): int(q) for c, q in zip(classes, quota)}
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``int64 [n]``: sorted dataset indices of a seeded stratified sample, :func:`class_quotas` images per class,
+    each class's drawn without replacement by one ``numpy`` Generator (seeded ``seed``), class after class.
+
+    The test split is stored class by class, so its first ``n`` images are all airplanes: every subset of it is this
+    one instead. ``n >= len(labels)`` gives every index.
+    """
+    labels = np.asarray(labels)
+    if n >= len(labels):
+        return np.arange(len(labels), dtype=np.int64)
     rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
-    per_class = n_holdout // len(classes)
-    hold = []
-    for c in classes:
-        idx = np.flatnonzero(labels == c)
-        hold.append(rng.choice(idx, per_class, replace=False))
-    holdout = np.sort(np.concatenate(hold))
+    picked = [rng.choice(np.flatnonzero(labels == c), q, replace=False) for c, q in class_quotas(labels, n).items()]
+    return np.sort(np.concatenate(picked)).astype(np.int64)
+
+
+def stratified_holdout(labels: np.ndarray, n_holdout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into (train, holdout) with ``n_holdout // classes`` per class held out
+    (:func:`stratified_indices`, seeded)."""
+    per_class = n_holdout // len(np.unique(labels))
+    holdout = stratified_indices(labels, per_class * len(np.unique(labels)), seed)
     mask = np.ones(len(labels), bool)
     mask[holdout] = False
     return np.flatnonzero(mask), holdout

@@ -19,7 +19,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from .status import definitions_json, graded_dead
-from ..model.ladder import percent_of
 from ..model.vgg import CIFAR10_CLASSES
 from .measures import holm_adjusted, mcnemar_exact, paired_diff_interval, symmetric_kl
 
@@ -39,10 +38,11 @@ PER_CLASS_TEST = {"test": "McNemar's exact two-sided test on the class's paired 
 
 
 def disagreements(dense_probs: np.ndarray, pruned_probs: np.ndarray, labels: np.ndarray,
-                  classes: Sequence[str] = CIFAR10_CLASSES) -> dict[str, Any]:
+                  classes: Sequence[str] = CIFAR10_CLASSES, indices: np.ndarray | None = None) -> dict[str, Any]:
     """Counts and the ranked list of images where the two top-1 predictions differ.
 
-    Probabilities ``[N, K]``; the list is sorted by symmetric KL (ties by image index).
+    Probabilities ``[N, K]``, row i for the test image ``indices[i]`` (default ``i``; sorted), which the list's
+    ``index`` gives; the list is sorted by symmetric KL (ties by image index).
     """
     dp, pp = dense_probs.argmax(1), pruned_probs.argmax(1)
     differ = np.flatnonzero(dp != pp)
@@ -52,9 +52,10 @@ def disagreements(dense_probs: np.ndarray, pruned_probs: np.ndarray, labels: np.
     for j in order:
         i = int(differ[j])
         d, p, t = int(dp[i]), int(pp[i]), int(labels[i])
+        image = i if indices is None else int(indices[i])
         kind = "fixed" if p == t else "broke" if d == t else "both wrong"
         rows.append({
-            "index": i, "truth": classes[t], "dense_pred": classes[d], "pruned_pred": classes[p], "kind": kind,
+            "index": image, "truth": classes[t], "dense_pred": classes[d], "pruned_pred": classes[p], "kind": kind,
             "dense_probs": {classes[d]: round(float(dense_probs[i, d]), 4), classes[p]: round(float(dense_probs[i, p]), 4)},
             "pruned_probs": {classes[d]: round(float(pruned_probs[i, d]), 4), classes[p]: round(float(pruned_probs[i, p]), 4)},
             "sym_kl": round(float(skl[j]), 4),
@@ -89,7 +90,9 @@ def per_class(dense_pred: np.ndarray, pruned_pred: np.ndarray, labels: np.ndarra
 
 
 def compare_scan(scan) -> dict[str, Any]:
-    """Everything ``compare --json`` reports, from a :class:`~vggexplorer.scan.ScanResult` of dense and its rungs."""
+    """Everything ``compare --json`` reports, from a :class:`~vggexplorer.stats.scan.ScanResult` of dense and its
+    rungs (each pair's ``percent`` is :meth:`~vggexplorer.stats.scan.ScanResult.percent`, the disagreements'
+    ``index`` a dataset index)."""
     roles = scan.roles
     ref = roles[0]
     labels = scan.labels
@@ -104,12 +107,12 @@ def compare_scan(scan) -> dict[str, Any]:
         prev = roles[i - 1]
         pair = {
             "role": role,
-            "percent": percent_of(role),
+            "percent": scan.percent(role),
             "checkpoint": ckpts.get(role),
             "zero_fraction": zf.get(role),
             "top1": float(np.mean(pred == labels)),
             "dense_top1": float(np.mean(dense_pred == labels)),
-            **disagreements(dense_probs, probs, labels),
+            **disagreements(dense_probs, probs, labels, indices=scan.indices),
             "per_class": rows,
             "significant_classes": [r["class"] for r in rows if r["significant"]],
             "cka": scan.cka(ref, role),

@@ -1,4 +1,5 @@
-"""Dataset scan: per-channel statistics of every block over the test split, for dense and every rung.
+"""Dataset scan: per-channel statistics of every block over the test split, or a stratified subset of it (the quick
+pass, ``scan --limit N``; :func:`coverage` says which), for dense and every rung, each named by its measured sparsity.
 
 Per model and channel: mean activation (the map's spatial mean, averaged over images), the
 fraction of images on which the channel fires (> 0 somewhere), its *density* (the fraction of all
@@ -19,7 +20,7 @@ runs close to the speed of bare inference.
 
 from __future__ import annotations
 
-from ..errors import VGGExplorerError
+from ..errors import ConfigError, VGGExplorerError
 from ..files import atomic_write, file_sha256
 
 import json
@@ -27,113 +28,28 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..probe.hooks import _check_eval, block_hooks, relu_modules
-from ..data.cifar10 import Split, check_npz, to_float
+from ..data.cifar10 import Split, check_npz, class_quotas, stratified_indices, to_float
 from ..data.images import normalization
 from ..model.vgg import zero_fraction
-from ..model.ladder import SCAN_CMD, scan_path
+from ..model.ladder import SCAN_CMD, percent_of, rung_label, scan_path
+from .channel_stats import BlockStats, pearson_from_moments
 from .measures import CKA_BATCH, MinibatchCKA, gram
 from .status import filter_sparsity
 
 SCAN_VERSION = 2
+QUICK_IMAGES = 1000  # the quick pass: a stratified sample, 100 per class, that fills every page before the full pass
+SAMPLE_SEED = 0  # the seed of every stratified sample a scan takes (the quick pass, ``scan --limit N``)
 
 
 class ScanError(VGGExplorerError, RuntimeError):
     """A scan file is missing, damaged or stale; the message gives the command that rebuilds it."""
-
-
-def pearson_from_moments(m: dict[str, torch.Tensor], n: int) -> torch.Tensor:
-    """Per-channel Pearson correlation from running sums; both constant -> 1, one constant -> 0."""
-    ma, mb = m["a"] / n, m["b"] / n
-    va, vb = m["aa"] / n - ma * ma, m["bb"] / n - mb * mb
-    cov = m["ab"] / n - ma * mb
-    tiny_a = va <= 1e-12 * torch.clamp(ma * ma, min=1.0)
-    tiny_b = vb <= 1e-12 * torch.clamp(mb * mb, min=1.0)
-    r = cov / torch.sqrt(va.clamp_min(1e-300) * vb.clamp_min(1e-300))
-    r = torch.where(tiny_a & tiny_b, torch.ones_like(r), r)
-    r = torch.where(tiny_a ^ tiny_b, torch.zeros_like(r), r)
-    return r.clamp(-1, 1).float()
-
-
-def positive_counts(out: torch.Tensor, chunk_bytes: int = 1 << 19) -> torch.Tensor:
-    """``[B, C, H, W]`` -> ``int64 [C]``: positions > 0 per channel, counted in the layout the forward produced.
-
-    oneDNN returns channels-last maps on CPU: viewed as ``[B*H*W, C]`` (no copy) the count is a reduction
-    over rows. The comparison goes through one small reused bool buffer (``chunk_bytes``): a comparison
-    mask of the whole batch (130 MB for conv1 at batch 250) costs more in fresh pages than in arithmetic,
-    so counting chunk by chunk is about 4x faster.
-    """
-    b, c = out.shape[:2]
-    if out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous():
-        rows = out.permute(0, 2, 3, 1).reshape(-1, c)  # [B*H*W, C], a view
-    else:
-        rows = out.transpose(0, 1).reshape(c, -1).t()  # [B*H*W, C]; a copy only for odd layouts
-    step = max(1, chunk_bytes // c)
-    buf = torch.empty((min(step, rows.shape[0]), c), dtype=torch.bool)
-    total = torch.zeros(c, dtype=torch.int64)
-    for s in range(0, rows.shape[0], step):
-        part = rows[s:s + step]
-        mask = buf[:part.shape[0]]
-        torch.gt(part, 0, out=mask)
-        total += mask.view(torch.uint8).sum(0, dtype=torch.int32)  # < 2**31: step rows at most
-    return total
-
-
-class _BlockStats:
-    """Running per-channel statistics of one block over batches."""
-
-    def __init__(self, channels: int, k: int, classes: int) -> None:
-        self.k = k
-        self.sum = torch.zeros(channels, dtype=torch.float64)
-        self.class_sum = torch.zeros(classes, channels, dtype=torch.float64)  # [classes, C]
-        self.class_n = torch.zeros(classes, dtype=torch.int64)
-        self.fires = torch.zeros(channels, dtype=torch.int64)
-        self.nonzero = torch.zeros(channels, dtype=torch.int64)
-        self.positions = 0
-        self.max = torch.zeros(channels)
-        self.top_val = torch.full((channels, k), -1.0)
-        self.top_idx = torch.full((channels, k), -1, dtype=torch.int64)
-        self.n = 0
-
-    def update(self, out: torch.Tensor, index: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Fold in a batch ``[B, C, H, W]`` of the images with dataset indices ``index [B]`` and classes ``labels [B]``;
-        return spatial means."""
-        out = out.detach().float()  # [B, C, H, W], any memory format: reductions need no copy
-        means = out.mean((2, 3))  # [B, C]
-        peak = out.amax((2, 3))  # [B, C]: one pass gives both "fires" and the maximum
-        self.sum += means.sum(0).double()
-        self.class_sum.index_add_(0, labels, means.double())  # one scatter-add per batch, no loop over images
-        self.class_n += torch.bincount(labels, minlength=self.class_n.numel())
-        self.fires += (peak > 0).sum(0)
-        self.nonzero += positive_counts(out)
-        self.positions += out.shape[0] * out.shape[2] * out.shape[3]
-        self.max = torch.maximum(self.max, peak.amax(0))
-        vals = torch.cat([self.top_val, means.t()], 1)  # [C, k + B]
-        ids = torch.cat([self.top_idx, index.expand(out.shape[1], -1)], 1)
-        # ties go to the lower image index, whatever the scan order: sort by index, then stably by value
-        by_id = ids.argsort(dim=1)
-        vals, ids = vals.gather(1, by_id), ids.gather(1, by_id)
-        order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, : self.k]
-        self.top_val, self.top_idx = vals.gather(1, order), ids.gather(1, order)
-        self.n += out.shape[0]
-        return means
-
-    def result(self) -> dict[str, np.ndarray]:
-        return {
-            "mean": (self.sum / max(self.n, 1)).float().numpy(),
-            "class_mean": (self.class_sum / self.class_n[:, None]).t().float().numpy(),  # [C, classes]; 0/0: NaN
-            "fire_fraction": (self.fires.double() / max(self.n, 1)).float().numpy(),
-            "density": (self.nonzero.double() / max(self.positions, 1)).float().numpy(),
-            "max": self.max.numpy(),
-            "topk_index": self.top_idx.numpy().astype(np.int32),
-            "topk_value": self.top_val.numpy(),
-        }
 
 
 PairKey = str  # "dense~p75"
@@ -149,9 +65,35 @@ class ScanResult:
 
     models: dict[str, dict[str, dict[str, np.ndarray]]]  # role -> block -> stat -> [C] or [C, k]
     pair: dict[PairKey, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)  # -> block -> {"correlation": [C]}
-    predictions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # role -> {"pred": [N], "probs": [N, 10]}
+    # role -> {"pred": [N], "probs": [N, 10]}; row i is test image indices[i], as in labels
+    predictions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     labels: np.ndarray | None = None  # [N]
     meta: dict[str, Any] = field(default_factory=dict)  # also "cka": {pair: {block: float}}, "compare": {...}
+    image_index: np.ndarray | None = None  # [N] the scanned dataset indices, sorted; None: an older file (0..N-1)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """``int64 [N]``: the dataset index of every prediction and label row (``topk_index`` holds such indices)."""
+        if self.image_index is not None:
+            return self.image_index
+        n = len(self.labels) if self.labels is not None else int(self.meta.get("n_images", 0))
+        return np.arange(n, dtype=np.int64)
+
+    def percent(self, role: str) -> int | None:
+        """The model's measured percentage of zero conv+linear weights, rounded to a whole percent: what names and
+        orders it. Older files without it: the shipped rung's percent, then their recorded zero fraction; None when
+        the scan says nothing about the model."""
+        if role in self.meta.get("percent", {}):
+            return int(self.meta["percent"][role])
+        if (p := percent_of(role)) is not None:
+            return p
+        zf = self.meta.get("zero_fraction", {}).get(role)
+        return None if zf is None else round(zf * 100)
+
+    def label(self, role: str) -> str:
+        """What titles and captions call the model: ``dense`` or ``pruned 80%`` (its role when its percent is unknown)."""
+        p = self.percent(role)
+        return role if p is None else rung_label(p)
 
     def stat(self, role: str, block: str, name: str) -> np.ndarray:
         return self.models[role][block][name]
@@ -183,27 +125,91 @@ def default_pairs(roles: list[str]) -> list[tuple[str, str]]:
     return [(roles[0], r) for r in roles[1:]] + [(roles[i], roles[i + 1]) for i in range(1, len(roles) - 1)]
 
 
+def quick_indices(labels: np.ndarray) -> np.ndarray:
+    """The quick pass's images: :data:`QUICK_IMAGES` of the split, stratified, seeded :data:`SAMPLE_SEED`."""
+    return stratified_indices(labels, QUICK_IMAGES, SAMPLE_SEED)
+
+
+def describe_sample(labels: np.ndarray, indices: np.ndarray, seed: int = SAMPLE_SEED) -> dict[str, Any]:
+    """What ``meta["sample"]`` records: ``kind`` full (every image), stratified (:func:`stratified_indices` with
+    ``seed``) or subset (any other choice), ``n`` of ``of`` images, ``per_class`` (the smallest class quota) and
+    ``seed`` (None but for a stratified sample)."""
+    of, n = len(labels), len(indices)
+    if n == of:
+        return {"kind": "full", "n": n, "of": of, "per_class": None, "seed": None}
+    if np.array_equal(indices, stratified_indices(labels, n, seed)):
+        quotas = class_quotas(labels, n).values()
+        return {"kind": "stratified", "n": n, "of": of, "per_class": min(quotas), "classes": len(quotas), "seed": seed}
+    return {"kind": "subset", "n": n, "of": of, "per_class": None, "seed": None}
+
+
+def sample_of(scan: ScanResult) -> dict[str, Any]:
+    """The scan's ``meta["sample"]``; an older file (which always scanned from the first image) is full."""
+    n = int(scan.meta.get("n_images", len(scan.indices)))
+    return scan.meta.get("sample") or {"kind": "full", "n": n, "of": n, "per_class": None, "seed": None}
+
+
+def is_full(scan: ScanResult) -> bool:
+    """Whether the scan covers every image of the split."""
+    return sample_of(scan)["kind"] == "full"
+
+
+def coverage(scan: ScanResult, full_pass_follows: bool = False) -> str:
+    """What a scan covers, as every page says it: ``the full test split (10,000 images)`` or ``a quick stratified
+    sample (1,000 of 10,000 test images, 100 per class, seed 0)``, plus ``; the full pass replaces it`` when one
+    is under way (``full_pass_follows``)."""
+    s = sample_of(scan)
+    if s["kind"] == "full":
+        return f"the full test split ({s['n']:,} images)"
+    if s["kind"] == "stratified":
+        per, k = s["per_class"], s.get("classes", 10)
+        each = f"{per}" if per * k == s["n"] else f"{per}-{per + 1}"
+        quick = "quick " if s["n"] == QUICK_IMAGES and s["seed"] == SAMPLE_SEED else ""
+        text = f"a {quick}stratified sample ({s['n']:,} of {s['of']:,} test images, {each} per class, seed {s['seed']})"
+    else:
+        text = f"a subset ({s['n']:,} of {s['of']:,} test images)"
+    return text + ("; the full pass replaces it" if full_pass_follows else "")
+
+
+def _scan_indices(indices: np.ndarray | None, n_split: int) -> np.ndarray:
+    """``indices`` sorted, each once, checked against the split; None: every image."""
+    if indices is None:
+        return np.arange(n_split, dtype=np.int64)
+    idx = np.unique(np.asarray(indices, dtype=np.int64))
+    if idx.size == 0 or idx[0] < 0 or idx[-1] >= n_split:
+        raise ConfigError(f"scan indices must be non-empty and within 0..{n_split - 1}, got "
+                          f"{'none' if idx.size == 0 else f'{idx[0]}..{idx[-1]}'}")
+    return idx
+
+
 @torch.no_grad()
 def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int = 250, k: int = 9,
-                progress: bool = True, stop_after: int | None = None, cka_batch: int = CKA_BATCH,
-                pairs: list[tuple[str, str]] | None = None, seed: int = 0) -> ScanResult:
-    """Scan ``split`` with each model (dense first, e.g. ``{"dense": m0, "p55": m1, ...}``) in fp32.
+                progress: bool = True, indices: np.ndarray | None = None, cka_batch: int = CKA_BATCH,
+                pairs: list[tuple[str, str]] | None = None, seed: int = 0,
+                on_batch: Callable[[int, int], None] | None = None, sample_seed: int = SAMPLE_SEED) -> ScanResult:
+    """Scan the images ``indices`` of ``split`` (all by default; e.g. :func:`stratified_indices`) with each model
+    (dense first, e.g. ``{"dense": m0, "p55": m1, ...}``) in fp32.
 
-    Images are visited in :func:`scan_order`. Each batch runs through every model; per-channel statistics and one Gram matrix per block and
-    minibatch of ``cka_batch`` images are reduced in the hooks; the pairs' CKA and correlations are
-    folded in once every model has seen the batch.
+    Images are visited in :func:`scan_order` over the subset. Each batch runs through every model; per-channel
+    statistics and one Gram matrix per block and minibatch of ``cka_batch`` images are reduced in the hooks; the
+    pairs' CKA and correlations are folded in once every model has seen the batch. ``on_batch(done, total)`` runs
+    after every batch; an exception it raises cancels the scan (it propagates). Predictions and labels come back
+    in the order of the sorted ``indices`` (:attr:`ScanResult.indices`); ``sample_seed`` is the seed
+    ``meta["sample"]`` records when ``indices`` are a stratified sample.
     """
     roles = list(models)
     for m in models.values():
         _check_eval(m)
     pairs = default_pairs(roles) if pairs is None else pairs
     ref = roles[0]
-    n = len(split) if stop_after is None else min(stop_after, len(split))
-    stats: dict[str, dict[str, _BlockStats]] = {r: {} for r in roles}
+    chosen = _scan_indices(indices, len(split))
+    n = len(chosen)
+    stats: dict[str, dict[str, BlockStats]] = {r: {} for r in roles}
     moments: dict[tuple[str, str], dict[str, torch.Tensor]] = {}  # (pair, block) -> running sums
     cka: dict[tuple[PairKey, str], MinibatchCKA] = {}
     preds: dict[str, list[torch.Tensor]] = {r: [] for r in roles}
-    order = scan_order(n, seed)
+    perm = scan_order(n, seed)  # positions in ``chosen``
+    order = chosen[perm]  # dataset indices, in visiting order
     starts = range(0, n, batch_size)
     if progress:
         from tqdm import tqdm
@@ -223,7 +229,7 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
                          label: torch.Tensor = label) -> None:
                 st = stats[role].get(name)
                 if st is None:
-                    st = stats[role][name] = _BlockStats(out.shape[1], k, len(split.classes))
+                    st = stats[role][name] = BlockStats(out.shape[1], k, len(split.classes))
                 means[role][name] = st.update(out, index, label)
                 if pairs:  # without pairs there is no CKA to feed
                     grams[role][name] = [gram(out[c:c + cka_batch]) for c in range(0, out.shape[0], cka_batch)
@@ -243,6 +249,8 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
                                                                     for key in ("a", "b", "aa", "bb", "ab")})
                     m["a"] += xa.sum(0); m["b"] += xb.sum(0)
                     m["aa"] += (xa * xa).sum(0); m["bb"] += (xb * xb).sum(0); m["ab"] += (xa * xb).sum(0)
+        if on_batch is not None:
+            on_batch(min(s + batch_size, n), n)
     blocks = list(relu_modules(models[ref]))
     result = ScanResult({r: {b: stats[r][b].result() for b in blocks} for r in roles})
     for r in roles:
@@ -250,12 +258,16 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
             result.models[r][b]["filter_sparsity"] = fs.astype(np.float32)
         visited = torch.cat(preds[r])  # [N, classes] in scan order
         probs = torch.empty_like(visited)
-        probs[torch.from_numpy(order)] = visited  # back in dataset order
+        probs[torch.from_numpy(perm)] = visited  # back in the order of ``chosen``
         result.predictions[r] = {"pred": probs.argmax(1).numpy().astype(np.int64), "probs": probs.numpy()}
     for (key, name), m in moments.items():
         result.pair.setdefault(key, {})[name] = {"correlation": pearson_from_moments(m, n).numpy()}
-    result.labels = np.asarray(split.labels[:n]).astype(np.int64)
+    result.labels = np.asarray(split.labels)[chosen].astype(np.int64)
+    result.image_index = chosen
+    zf = {r: zero_fraction(m) for r, m in models.items()}
     result.meta = {"version": SCAN_VERSION, "n_images": n, "k": k, "precision": "fp32", "roles": roles,
+                   "sample": describe_sample(np.asarray(split.labels), chosen, sample_seed),
+                   "zero_fraction": zf, "percent": {r: round(z * 100) for r, z in zf.items()},
                    "blocks": blocks, "pairs": [pair_key(a, b) for a, b in pairs],
                    "cka": {pair_key(a, b): {name: cka[(pair_key(a, b), name)].value() for name in blocks}
                            for a, b in pairs},
@@ -287,6 +299,8 @@ def save_scan(result: ScanResult, path: str | Path) -> Path:
         arrays[f"probs/{role}"] = p["probs"].astype(np.float32)  # exact: compare reads them back
     if result.labels is not None:
         arrays["labels"] = result.labels.astype(np.int8)
+    if result.image_index is not None:
+        arrays["indices"] = result.image_index.astype(np.int32)
     arrays["meta_json"] = np.frombuffer(json.dumps(result.meta).encode(), np.uint8)
     path = Path(path)
     with atomic_write(path) as tmp:
@@ -320,6 +334,8 @@ def load_scan(path: str | Path | None = None) -> ScanResult:
                 res.predictions.setdefault(rest[0], {})["probs"] = z[key].astype(np.float32)
             elif kind == "labels":
                 res.labels = z[key].astype(np.int64)
+            elif kind == "indices":
+                res.image_index = z[key].astype(np.int64)
     except ScanError:
         raise
     except Exception as e:
@@ -353,21 +369,22 @@ def refresh_comparison(path: str | Path | None = None) -> ScanResult:
 
 
 def run_scan(checkpoints: Mapping[str, str | Path], split: Split, out: str | Path, k: int = 9,
-             batch_size: int = 250, progress: bool = True, stop_after: int | None = None,
-             cka_batch: int = CKA_BATCH) -> ScanResult:
-    """Load the checkpoints (dense first), scan, compare, record provenance (file hashes, timing), save."""
+             batch_size: int = 250, progress: bool = True, indices: np.ndarray | None = None,
+             cka_batch: int = CKA_BATCH, on_batch: Callable[[int, int], None] | None = None) -> ScanResult:
+    """Load the checkpoints (dense first), scan the images ``indices`` (all by default) with :func:`scan_models`,
+    compare, record provenance (file hashes, timing, each model's zero fraction and percent), save atomically: a
+    scan killed or cancelled (``on_batch`` raising) leaves no file behind."""
     from ..model.checkpoint import load_model
     from .compare import compare_scan
     from ..model.runtime import hardware_summary
 
     models = {role: load_model(p) for role, p in checkpoints.items()}
     t0 = time.perf_counter()
-    result = scan_models(models, split, batch_size=batch_size, k=k, progress=progress, stop_after=stop_after,
-                         cka_batch=cka_batch)
+    result = scan_models(models, split, batch_size=batch_size, k=k, progress=progress, indices=indices,
+                         cka_batch=cka_batch, on_batch=on_batch)
     result.meta.update({
         "checkpoints": {r: str(p) for r, p in checkpoints.items()},
         "checkpoint_sha256": {r: file_sha256(p) for r, p in checkpoints.items()},
-        "zero_fraction": {r: zero_fraction(m) for r, m in models.items()},
         "wall_s": round(time.perf_counter() - t0, 1),
         "hardware": hardware_summary(torch.device("cpu")),
         "command": SCAN_CMD,

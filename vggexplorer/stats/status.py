@@ -78,7 +78,7 @@ DEFINITIONS: tuple[Definition, ...] = (
                          "itself, nor where the dense channel is silent).", WEAKENED_RATIO),
     Definition(ALIVE, "none of the above. The categories overlap (an activation-dead channel is also dormant); a "
                       "channel's single status is the first that applies, in the order above."),
-    Definition(UNSCANNED, f"a model the dataset scan does not hold (a checkpoint of your own): its weights tell "
+    Definition(UNSCANNED, f"a model the dataset scan does not hold yet (your own, while its scan runs): its weights tell "
                           f"whether it is {WEIGHT_DEAD}; whether it is {_either(NEED_SCAN)} needs a scan of the test "
                           "split."),
     Definition(ZERO_ON_IMAGE, "the channel's map is zero everywhere on the current image; said beside the status, "

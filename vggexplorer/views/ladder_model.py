@@ -1,6 +1,7 @@
 """What the app's ladder views show, as plain functions of the scan, its stored comparison and the models.
 
-Everything over the test split comes from the shipped scan (``checkpoints/scan.npz``), read once; only
+Everything over the test split comes from a scan (the shipped ``checkpoints/scan.npz`` or one of your ladder),
+which names and orders its own models (``scan.percent``, ``scan.label``), read once; only
 the per-image views (one channel across the ladder) run the models, one image at a time.
 """
 
@@ -14,7 +15,6 @@ from torch import nn
 from ..stats import status as dead
 from ..probe.hooks import block_output
 from ..stats.status import grade_block
-from ..model.ladder import LADDER, percent_of, rung_by_role
 from ..model.vgg import blocks, sparsity_of
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: the Explorer never needs it
@@ -22,20 +22,21 @@ if TYPE_CHECKING:  # pandas is imported where a table is built: the Explorer nev
 
 
 def ladder_roles(scan) -> list[str]:
-    """The scan's models in ladder order (dense first)."""
-    order = [r.role for r in LADDER]
-    return sorted(scan.roles, key=lambda r: order.index(r) if r in order else len(order))
+    """The scan's models in ladder order: dense (its first model) first, then by percent of zero weights
+    (:meth:`~vggexplorer.stats.scan.ScanResult.percent`; a model of unknown percent last)."""
+    dense, *rest = scan.roles
+    return [dense] + sorted(rest, key=lambda r: (scan.percent(r) is None, scan.percent(r) or 0))
 
 
 def death_counts(scan) -> dict[int, dict[str, dict[str, int]]]:
     """``counts[percent][block][category]``: the graded dead counts of dense and every rung."""
     roles = ladder_roles(scan)
-    return {percent_of(r): dead.graded_dead(scan, r, roles[0]) for r in roles}
+    return {scan.percent(r): dead.graded_dead(scan, r, roles[0]) for r in roles}
 
 
 def filter_sparsity_by_rung(scan) -> dict[int, dict[str, np.ndarray]]:
     """``sparsity[percent][block]``: each filter's fraction of zero weights."""
-    return {percent_of(r): {b: scan.stat(r, b, "filter_sparsity") for b in scan.blocks} for r in ladder_roles(scan)}
+    return {scan.percent(r): {b: scan.stat(r, b, "filter_sparsity") for b in scan.blocks} for r in ladder_roles(scan)}
 
 
 def cka_by_rung(report: Mapping[str, Any]) -> dict[int, dict[str, float]]:
@@ -102,7 +103,7 @@ def channel_table(scan, block: str, role: str) -> pd.DataFrame:
                                  st["mean"] / np.maximum(scan.stat(ref, block, "mean"), 1e-12), np.nan),
     })
     for r in roles:
-        df[f"{rung_by_role(r).label}"] = statuses[r]
+        df[scan.label(r)] = statuses[r]
     df["died_at_percent"] = died
     return df
 

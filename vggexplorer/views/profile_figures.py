@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ..model.ladder import percent_of, rung_label
+from ..model.ladder import rung_label
 from ..stats.selectivity import (SELECTIVITY, block_selectivity, class_profile, distribution, missing,
                                  preferred_class, selectivity_index)
 from .ladder_model import ladder_roles
@@ -75,8 +75,8 @@ def class_profile_figure(profiles: Mapping[str, np.ndarray], classes: Sequence[s
 
 def selectivity_by_rung(scan: Any) -> dict[int, dict[str, np.ndarray]]:
     """``index[percent][block]``: every channel's class selectivity index, for dense and every rung with class means."""
-    return {percent_of(r): block_selectivity(scan, r) for r in ladder_roles(scan)
-            if percent_of(r) is not None and missing(scan, r) is None}
+    return {scan.percent(r): block_selectivity(scan, r) for r in ladder_roles(scan)
+            if scan.percent(r) is not None and missing(scan, r) is None}
 
 
 def undefined_counts(index: Mapping[int, Mapping[str, np.ndarray]]) -> dict[int, int]:
