@@ -1,6 +1,7 @@
 """Screenshots of the app for the README, taken in a real browser on the shipped checkpoints.
 
-    python -m scripts.screenshots            # writes docs/*.png
+    python -m scripts.screenshots            # writes docs/*.png of the shipped ladder
+    python -m scripts.screenshots --own      # docs/own-*.png: your own ladder, while and after its scan
 
 Each view is opened from a link, as a user would, and captured once its script run has finished.
 """
@@ -28,6 +29,33 @@ VIEWS = [
 ]
 
 
+# your own ladder (scripts/make_student_ladder.py), opened with VGGEXPLORER_MODELS on a fresh scan cache
+OWN_LADDER = REPO / "runs" / "student-ladder"
+
+
+def own_ladder() -> None:
+    """docs/own-progress.png while the quick pass runs, docs/own-dead-filters.png once it has filled the page."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not OWN_LADDER.exists():
+        subprocess.run([sys.executable, str(REPO / "scripts" / "make_student_ladder.py"), str(OWN_LADDER)], check=True)
+    cache = REPO / "runs" / "screenshot-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    env = {"VGGEXPLORER_MODELS": str(OWN_LADDER), "VGGEXPLORER_CACHE": str(cache)}
+    with streamlit_server(env=env) as (url, _), browser_page(1400, 900) as page:
+        page.goto(url + "/dead-filters?pruned=90")
+        page.wait_for_selector('[data-testid="stProgress"]', timeout=120_000)
+        page.wait_for_function("() => /of 1,000 images/.test(document.body.innerText)", timeout=300_000, polling=200)
+        page.screenshot(path=str(DOCS / "own-progress.png"))
+        print("wrote docs/own-progress.png")
+        page.wait_for_function("() => document.body.innerText.includes('weight-dead ·')", timeout=300_000, polling=500)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(DOCS / "own-dead-filters.png"))
+        print("wrote docs/own-dead-filters.png")
+
+
 def main() -> None:
     DOCS.mkdir(exist_ok=True)
     with streamlit_server() as (url, _), browser_page(1400, 1000) as page:
@@ -43,4 +71,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    own_ladder() if "--own" in sys.argv else main()

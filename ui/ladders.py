@@ -26,7 +26,7 @@ from . import state
 from .caps import caps
 from .markup import md_escape
 
-UPLOAD_TYPES = ["pt", "pth"]
+UPLOAD_TYPES = ["pt", "pth", "tar", "ckpt", "bin"]  # saved as .pt in the upload folder
 
 
 def _stamps(folder: Path) -> tuple:

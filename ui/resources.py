@@ -28,7 +28,7 @@ from vggexplorer.views.explorer_model import (ImageAnalysis, ScanView, analyze_i
 from vggexplorer.views import ladder_model as lv
 from vggexplorer.model.ladder import SCAN_CMD, Ladder, Rung, prune_command  # noqa: F401 (pages)
 from vggexplorer.stats import scan_store
-from vggexplorer.stats.scan import check_scan_matches
+from vggexplorer.stats.scan import QUICK_IMAGES, check_scan_matches
 
 from . import readahead, scan_queue
 from .caps import caps
@@ -154,7 +154,8 @@ def ladder_scan(ladder: Ladder):
     """(the scan of ``ladder``'s models with its stored comparison, or None; the problem message)."""
     source, note, status = scan_source(ladder)
     if source is None:
-        return None, note or "Not scanned yet: the scan is running (see its progress above)."
+        return None, note or (f"Not scanned yet: this page fills as soon as the quick pass ({QUICK_IMAGES:,} stratified "
+                              "test images) is done; the full 10,000-image pass then replaces it. Its progress is above.")
     return scan_of(source)
 
 

@@ -214,7 +214,7 @@ def test_every_bad_upload_ends_in_a_clear_message_and_a_working_app(server, tmp_
     assert peak - rss_before < 600, f"server memory grew from {rss_before:.0f} MB to a peak of {peak:.0f} MB"
 
 
-# ---- your own checkpoint ----------------------------------------------------------------------
+# ---- your own models -----------------------------------------------------------------------------
 
 def _checkpoint_cases(tmp: Path, marker: Path) -> list[Case]:
     import torch
@@ -240,42 +240,56 @@ def _checkpoint_cases(tmp: Path, marker: Path) -> list[Case]:
     ]
 
 
-def _sidebar_load(page, role: str, name: str, data: bytes | Path) -> None:
-    """Open "Your own checkpoint", pick the role, upload the file and press Load."""
-    exp = page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="Your own checkpoint")
-    if exp.get_by_role("radiogroup", name="Role").count() == 0 or not exp.get_by_role(
-            "radiogroup", name="Role").is_visible():
+def _own_models(page):
+    """The sidebar's "Your own models" expander, opened."""
+    exp = page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="Your own models")
+    if not exp.get_by_test_id("stFileUploader").first.is_visible():
         exp.locator("summary").click()
-    exp.get_by_role("radiogroup", name="Role").get_by_text(role, exact=True).click()
-    wait_for_app(page, min_charts=0)
-    _upload(page, "Checkpoint", name, data)
-    wait_for_app(page, min_charts=0)
+    return exp
+
+
+def _clear(page, label: str) -> None:
+    """Remove every file from the uploader labelled ``label`` (a multiple uploader keeps adding files)."""
+    box = page.get_by_test_id("stFileUploader").filter(has_text=label)
+    while box.get_by_test_id("stFileUploaderDeleteBtn").count():
+        box.get_by_test_id("stFileUploaderDeleteBtn").first.locator("button").click()
+        wait_for_app(page, min_charts=0)
+
+
+def _sidebar_load(page, dense: tuple[str, bytes | Path], pruned: tuple[str, bytes | Path]) -> None:
+    """Open "Your own models", choose a dense and a pruned file (replacing what was chosen before)."""
+    _own_models(page)
+    for label, (name, data) in (("Dense model", dense), ("Pruned models", pruned)):
+        _clear(page, label)
+        _upload(page, label, name, data)
+        wait_for_app(page, min_charts=0)
 
 
 def _press_load(page) -> None:
-    page.get_by_test_id("stSidebar").get_by_role("button", name="Load", exact=True).click()
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Open these models", exact=True).click()
 
 
-def _scan_usable() -> bool:
-    from vggexplorer import ScanError, load_scan
+def _pruned_copy(sd: dict, fraction: float) -> dict:
+    import torch
 
-    try:
-        load_scan()
-        return True
-    except ScanError:
-        return False
+    out = {k: v.clone() for k, v in sd.items()}
+    for k, v in out.items():
+        if k.endswith("weight") and v.dim() > 1:
+            v[torch.rand(v.shape, generator=torch.Generator().manual_seed(1)) < fraction] = 0
+    return out
 
 
 def test_bad_checkpoints_are_refused_by_name_and_good_ones_explored(server, tmp_path):
     url, _ = server
     marker = tmp_path / "pwned"
     failures: list[str] = []
+    good = ("lab-dense.pth", torch_bytes({"state_dict": lab_state_dict()}))
     with browser_page() as page:
         # the dead-filter page is the cheapest to redraw; the sidebar is the same on every page
         open_page(page, url + "/dead-filters", 1)
         for case in _checkpoint_cases(tmp_path, marker):
             try:
-                _sidebar_load(page, "pruned", case.name, case.data)
+                _sidebar_load(page, good, (case.name, case.data))
                 if case.widget_error:
                     _settled(page, ERROR_HAS, [WIDGET_ERROR, case.error])
                 else:
@@ -288,43 +302,31 @@ def test_bad_checkpoints_are_refused_by_name_and_good_ones_explored(server, tmp_
         assert not marker.exists(), "the pickle's code ran on the server"
         assert not failures, "\n".join(failures)
 
-        # the course lab's own state_dict in the pruned role: explored like the shipped one
-        _sidebar_load(page, "pruned", "vgg.cifar.pretrained.pth", torch_bytes({"state_dict": lab_state_dict()}))
-        _press_load(page)
-        _settled(page, ERROR_HAS, [SIDEBAR_CAPTION, "pruned: vgg.cifar.pretrained.pth"])
-        page.get_by_test_id("stSidebarNav").get_by_text("Explorer").click()
-        wait_for_app(page, min_charts=EXPLORER_CHARTS)
-        no_errors(page)
-
-        # NaN weights in the dense role: flagged by tensor name, the app keeps drawing
+        # the course lab's own state_dict as dense, NaN weights in it, and a pruned copy: explored like the shipped
         bad = lab_state_dict(1)
         bad["backbone.conv5.weight"][0, 0, 0, 0] = float("nan")
-        _sidebar_load(page, "dense", "nan.pt", torch_bytes(bad))
+        _sidebar_load(page, ("nan.pt", torch_bytes(bad)), ("pruned-60.pth", torch_bytes(_pruned_copy(lab_state_dict(1), 0.6))))
         _press_load(page)
+        _settled(page, ERROR_HAS, [SIDEBAR_CAPTION, "pruned 60%: pruned-60.pth"])
+        page.get_by_test_id("stSidebarNav").get_by_text("Explorer").click()
         _settled(page, ERROR_HAS, ['[data-testid="stAlertContentWarning"]', "backbone.conv5.weight"])
         wait_for_app(page, min_charts=EXPLORER_CHARTS)
         assert page.locator('[data-testid="stException"]').count() == 0
         warn = " ".join(texts(page, "stAlertContentWarning"))
         assert "dense model has NaN or infinite values" in warn, warn
 
-        # the other pages explore the session's own models too (dataset statistics: only for shipped models,
-        # and only if the shipped scan is usable)
-        page.get_by_test_id("stSidebarNav").get_by_text("Dead filters").click()
-        _settled(page, ERROR_HAS, ['[data-testid="stAlertContentWarning"]',
-                                   "for your own" if _scan_usable() else "vggexplorer scan"])
-        no_errors(page)
+        # the other pages explore the session's own models too, with no "shipped only" notice
         page.get_by_test_id("stSidebarNav").get_by_text("Models").click()
         _settled(page, ERROR_HAS, ['[data-testid="stHeading"]', "Per-layer sparsity"])
         wait_for_app(page, min_charts=1)
         no_errors(page)
         title = " ".join(page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)"))
         assert "conv5: |w| (1 non-finite left out)" in title, title
+        assert "only for the shipped" not in page.inner_text("body")
 
-        # and back to the shipped checkpoints
-        exp = page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="Your own checkpoint")
-        if not exp.get_by_role("button", name="Back to the shipped checkpoints").is_visible():
-            exp.locator("summary").click()
-        exp.get_by_role("button", name="Back to the shipped checkpoints").click()
+        # and back to the shipped ladder
+        exp = _own_models(page)
+        exp.get_by_role("button", name="Back to the shipped ladder").click()
         _settled(page, NONE_HAS, [SIDEBAR_CAPTION, "nan.pt"])
         wait_for_app(page, min_charts=1)
         no_errors(page)

@@ -76,6 +76,8 @@ def begin(with_scan: bool = True) -> Frame:
     if scan_note:
         st.warning(scan_note)
     scan, note = resources.scan(ms) if with_scan else (None, None)
+    if with_scan and not ladder.is_shipped:  # the pages without the Explorer's scan view say it themselves
+        coverage(resources.scan_of(resources.scan_source(ladder)[0])[0])
     state.write_url()  # the page's view, rung included, stays in the URL
     return Frame(ms, models, split, scan, note, status)
 
