@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..browser import (EXPLORER_CHARTS, browser_page, no_errors, open_page, require_chromium, rss_mb, streamlit_server, texts,
                       wait_for_app)
-from ..conftest import PRUNED
+from ..conftest import DENSE, PRUNED
 from ..helpers import Evil, lab_state_dict, torch_bytes
 
 require_chromium()
@@ -356,9 +356,9 @@ def test_missing_and_damaged_files_keep_every_page_up(tmp_path):
             assert "dense model unavailable" in errors and "python -m vggexplorer train" in errors, errors
             assert "pruned model unavailable" in errors and "python -m vggexplorer prune" in errors, errors
         # the user can still bring a checkpoint and explore it, with an upload as the image
-        _sidebar_load(page, "dense", "pruned.pt", PRUNED)
+        _sidebar_load(page, ("dense.pt", DENSE), ("pruned.pt", PRUNED))
         _press_load(page)
-        _settled(page, ERROR_HAS, [SIDEBAR_CAPTION, "dense: pruned.pt"])
+        _settled(page, ERROR_HAS, [SIDEBAR_CAPTION, "dense: dense.pt"])
         assert "dense model unavailable" not in " ".join(texts(page, "stAlertContentError"))
         page.get_by_test_id("stSidebarNav").get_by_text("Explorer").click()
         _settled(page, ERROR_HAS, ['[data-testid="stFileUploader"]', "Your image"])

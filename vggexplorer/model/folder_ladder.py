@@ -44,18 +44,20 @@ def checkpoint_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
-def _named_dense(folder: Path, files: Sequence[Path]) -> str | None:
+def _ladder_json(folder: Path, files: Sequence[Path]) -> tuple[str | None, str]:
+    """(the file ``ladder.json`` names as dense, or None; the ladder's name: its ``"name"``, else the folder's)."""
     path = folder / LADDER_JSON
     if not path.exists():
-        return None
+        return None, folder.name
     try:
-        dense = json.loads(path.read_text()).get("dense")
+        spec = json.loads(path.read_text())
+        dense, name = spec.get("dense"), str(spec.get("name") or folder.name)
     except (ValueError, AttributeError) as e:
         raise CheckpointError(f"{path} is not valid: expected {{\"dense\": \"<file name>\"}} ({e}).") from e
-    if dense not in {p.name for p in files}:
+    if dense is not None and dense not in {p.name for p in files}:
         raise CheckpointError(f"{path} names {dense!r} as dense, but the folder's checkpoints are "
                               f"{', '.join(p.name for p in files)}.")
-    return dense
+    return dense, name
 
 
 def _zero_masks(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -73,7 +75,7 @@ def open_folder(folder: str | Path, scan_file: str | Path | None = None) -> Ladd
     if not files:
         raise CheckpointError(f"{folder} holds no .pt or .pth file: put your dense checkpoint and one or more pruned "
                               "ones there.")
-    named = _named_dense(folder, files)
+    named, name = _ladder_json(folder, files)
     notes: list[str] = []
     measured: dict[str, float] = {}
     masks: dict[str, dict[str, torch.Tensor]] = {}  # name -> its zero weights (1 byte per weight, while opening)
@@ -90,16 +92,16 @@ def open_folder(folder: str | Path, scan_file: str | Path | None = None) -> Ladd
         raise CheckpointError(f"{folder}: the dense model {dense} does not load. " + " ".join(notes))
     rungs = [Rung("dense", dense, 0, folder)]
     taken: dict[int, str] = {}
-    for name in sorted((n for n in measured if n != dense), key=lambda n: (measured[n], n)):
-        pct = round(measured[name] * 100)
+    for file in sorted((n for n in measured if n != dense), key=lambda n: (measured[n], n)):
+        pct = round(measured[file] * 100)
         if pct == 0:
-            notes.append(f"Skipped {name}: it has {measured[name] * 100:.1f}% zero weights, which rounds to 0%, like "
+            notes.append(f"Skipped {file}: it has {measured[file] * 100:.1f}% zero weights, which rounds to 0%, like "
                          f"dense ({dense}).")
         elif pct in taken:
-            notes.append(f"Skipped {name}: {taken[pct]} is already the rung at {pct}% zero weights.")
+            notes.append(f"Skipped {file}: {taken[pct]} is already the rung at {pct}% zero weights.")
         else:
-            taken[pct] = name
-            rungs.append(Rung(rung_role(pct), name, pct, folder))
+            taken[pct] = file
+            rungs.append(Rung(rung_role(pct), file, pct, folder))
     if len(rungs) < 2:
         raise CheckpointError(f"{folder} holds a dense model ({dense}) but no pruned one to compare it with. "
                               + " ".join(notes))
@@ -107,7 +109,7 @@ def open_folder(folder: str | Path, scan_file: str | Path | None = None) -> Ladd
         env = os.environ.get(SCAN_ENV)
         beside = folder / SCAN_BESIDE
         scan_file = Path(env) if env else (beside if beside.exists() else None)
-    return Ladder(tuple(rungs), name=folder.name, folder=folder, scan_file=Path(scan_file) if scan_file else None,
+    return Ladder(tuple(rungs), name=name, folder=folder, scan_file=Path(scan_file) if scan_file else None,
                   nesting=nesting({r.role: masks[r.filename] for r in rungs[1:]}), notes=tuple(notes))
 
 
@@ -151,7 +153,7 @@ def save_upload(dense: tuple[str, bytes], pruned: Sequence[tuple[str, bytes]],
                 tmp.write_bytes(b)
         write_normalization(folder, normalization)
         with atomic_write(folder / LADDER_JSON) as tmp:  # last: a folder with it is complete
-            tmp.write_text(json.dumps({"dense": files[0][0]}))
+            tmp.write_text(json.dumps({"dense": files[0][0], "name": f"uploaded {files[0][0]} + {len(pruned)} pruned"}))
     os.utime(folder)
     kept = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in kept[MAX_UPLOAD_LADDERS:]:
