@@ -112,7 +112,10 @@ def _scan_at(path: str, stamp: tuple):
 def _matches(path: str, stamp: tuple, ladder: Ladder, stamps: tuple) -> list[str]:
     """The ladder's roles whose file differs from the one the scan at ``path`` was computed on (by SHA-256)."""
     scan, _ = _scan_at(path, stamp)
-    return check_scan_matches(scan, {r.role: r.path for r in ladder.rungs}) if scan is not None else []
+    if scan is None:
+        return []
+    extra = [r for r in scan.roles if r not in {x.role for x in ladder.rungs}]  # a scan of other rungs too
+    return check_scan_matches(scan, {r.role: r.path for r in ladder.rungs}) + extra
 
 
 def checkpoints_of(ladder: Ladder) -> dict[str, Path]:

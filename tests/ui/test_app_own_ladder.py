@@ -126,3 +126,18 @@ def test_a_folder_that_does_not_open_is_named_and_the_app_keeps_working(tmp_path
     assert not at.exception
     assert any("no .pt or .pth" in e.value for e in at.sidebar.error)
     assert mosaic(at, "pruned")  # still the shipped ladder
+
+
+def test_a_scan_from_the_cli_opens_with_the_folder(own_folder, monkeypatch, tmp_path):
+    from vggexplorer.cli.main import main
+
+    out = tmp_path / "cli-scan.npz"
+    assert main(["scan", "--checkpoint", str(own_folder / "baseline.pt"), "--checkpoint",
+                 str(own_folder / "after-pruning.pth"), "--limit", "20", "--out", str(out)]) == 0
+    monkeypatch.setenv("VGGEXPLORER_MODELS", str(own_folder))
+    monkeypatch.setenv("VGGEXPLORER_SCAN", str(out))
+    at = AppTest.from_string(_page("dead_filters"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(m.value for m in [*at.markdown, *at.caption, *at.info])
+    assert "20 of 10,000 test images" in text and "weight-dead ·" in text

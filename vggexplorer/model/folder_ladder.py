@@ -33,9 +33,7 @@ from .ladder import Ladder, Nesting, Rung, rung_role
 from .vgg import prunable_parameters, zero_fraction
 
 MODELS_ENV = "VGGEXPLORER_MODELS"  # a folder: the app opens on its models instead of the shipped ladder
-SCAN_ENV = "VGGEXPLORER_SCAN"  # a scan file (``python -m vggexplorer scan --checkpoint ... --out FILE``) for it
 LADDER_JSON = "ladder.json"
-SCAN_BESIDE = "scan.npz"  # a scan beside the folder's models is read when it was computed on them
 SUFFIXES = (".pt", ".pth")
 MAX_UPLOAD_LADDERS = 8  # upload folders kept on disk; the oldest goes first
 
@@ -105,10 +103,6 @@ def open_folder(folder: str | Path, scan_file: str | Path | None = None) -> Ladd
     if len(rungs) < 2:
         raise CheckpointError(f"{folder} holds a dense model ({dense}) but no pruned one to compare it with. "
                               + " ".join(notes))
-    if scan_file is None:
-        env = os.environ.get(SCAN_ENV)
-        beside = folder / SCAN_BESIDE
-        scan_file = Path(env) if env else (beside if beside.exists() else None)
     return Ladder(tuple(rungs), name=name, folder=folder, scan_file=Path(scan_file) if scan_file else None,
                   nesting=nesting({r.role: masks[r.filename] for r in rungs[1:]}), notes=tuple(notes))
 

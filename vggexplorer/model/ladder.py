@@ -67,7 +67,8 @@ RUNGS: tuple[Rung, ...] = (
 )
 LADDER: tuple[Rung, ...] = (DENSE, *RUNGS)  # dense first, then by sparsity
 DEFAULT_RUNG = RUNGS[0]  # the seed's "nearly half"
-SCAN_NAME = "scan.npz"
+SCAN_NAME = "scan.npz"  # the shipped scan; also the name of a scan beside your own models
+SCAN_ENV = "VGGEXPLORER_SCAN"  # a scan file (``python -m vggexplorer scan --checkpoint ... --out FILE``) for your models
 
 
 def scan_path() -> Path:
@@ -174,7 +175,15 @@ class Ladder:
         raise KeyError(f"no model named {role!r}: choose one of {', '.join(r.role for r in self.rungs)}")
 
     def scan_path(self) -> Path | None:
-        return scan_path() if self.is_shipped else self.scan_file
+        """The scan given with the models, read when asked: the shipped ``checkpoints/scan.npz``; for your own, the
+        ``scan_file`` it was opened with, else ``VGGEXPLORER_SCAN``, else a ``scan.npz`` beside the models."""
+        if self.is_shipped:
+            return scan_path()
+        if self.scan_file is not None:
+            return self.scan_file
+        env = os.environ.get(SCAN_ENV)
+        beside = self.folder / SCAN_NAME
+        return Path(env) if env else (beside if beside.exists() else None)
 
 
 def prune_command(rung: Rung, data_dir: str = DATA_DIR_HINT) -> str:
