@@ -29,6 +29,10 @@ from ..files import cache_dir, stamped_sha256
 if TYPE_CHECKING:  # the scan imports torch: this module does not, until a scan runs (ui/warm.py imports early)
     from ..data.cifar10 import Split
 
+# Images per batch in the app's scans. At the CLI's 250, three models' transient activations add about 700 MB to the
+# server (benchmarks/README.md, memory); at 50, the scan's CKA minibatch (stats.measures.CKA_BATCH, so the estimator
+# is the same), far less, and the progress moves every 50 images.
+APP_BATCH = 50
 PHASES = ("quick", "full")  # the two passes, in the order they run; the full one supersedes the quick one
 CACHE_MB_ENV = "VGGEXPLORER_SCAN_CACHE_MB"
 DEFAULT_CACHE_MB = 256.0
@@ -185,6 +189,6 @@ def scan_ladder(checkpoints: Mapping[str, str | Path], split: "Split", phase: st
         return done
     out = scan_file(key, phase)
     indices = quick_indices(split.labels) if phase == "quick" else None
-    run_scan(checkpoints, split, out, progress=False, indices=indices, on_batch=on_batch)
+    run_scan(checkpoints, split, out, batch_size=APP_BATCH, progress=False, indices=indices, on_batch=on_batch)
     evict(keep=out)
     return out
