@@ -256,8 +256,7 @@ def rung_rows(page: dict, pair: dict, mine: dict) -> list[tuple]:
     js_any = {c: sum(b[c] for b in pair["dead"].values()) for c in ORDER}
     for c in ORDER:
         p = (page.get("status") or {}).get(c)
-        # compare --json counts every category per block (overlapping): only weight-dead, the first, equals its status
-        j = js_any[c] if c == "weight-dead" else None
+        j = (pair.get("totals") or {}).get(c)  # compare --json's totals: each channel once, the page's line
         rows.append(_row(f"{c} (status: each channel once)", p, j, mine["status"][c],
                          p == mine["status"][c] and (j is None or j == mine["status"][c])))
     for c in ORDER:

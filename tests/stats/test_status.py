@@ -118,6 +118,15 @@ def test_statuses_counts_and_died_at_from_a_hand_made_scan():
     assert dead.scan_died_at(only_dense, "conv0").tolist() == [-1, -1, -1]
 
 
+def test_the_totals_line_counts_each_channel_once_by_its_status():
+    scan = _scan()
+    # p75: weakened, alive, weight-dead (the weight-dead channel is also activation-dead and dormant: counted once)
+    assert dead.status_totals(scan, "p75") == {"weight-dead": 1, "activation-dead": 0, "dormant": 0, "weakened": 1}
+    assert dead.totals_line(dead.status_totals(scan, "p55")) == (
+        "0 weight-dead · 0 activation-dead · 1 dormant · 0 weakened")
+    assert dead.totals_line(dict.fromkeys(dead.CATEGORIES, 1234)).startswith("1,234 weight-dead · 1,234 activation")
+
+
 def test_describe_names_the_status_and_adds_zero_on_this_image():
     assert dead.describe("weakened") == "weakened"
     assert dead.describe("dormant", zero=True) == "dormant · zero on this image"

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .status import definitions_json, graded_dead
+from .status import definitions_json, graded_dead, status_totals, totals_line
 from ..model.vgg import CIFAR10_CLASSES
 from .measures import holm_adjusted, mcnemar_exact, paired_diff_interval, symmetric_kl
 
@@ -118,6 +118,8 @@ def compare_scan(scan) -> dict[str, Any]:
             "cka": scan.cka(ref, role),
             "cka_previous": {"against": prev, **scan.cka(prev, role)},
             "dead": graded_dead(scan, role, ref),
+            "totals": status_totals(scan, role, ref),  # each channel once, by its status: the Dead filters line
+            "totals_line": totals_line(status_totals(scan, role, ref)),
         }
         out_pairs.append(pair)
     return {
@@ -159,7 +161,8 @@ def format_table(report: dict[str, Any]) -> str:
         })
         lines += [f"per class, dense vs {p['role']} (* {per_class_test()}):", pc.to_string(index=False), ""]
         dd = pd.DataFrame(p["dead"]).T.drop(columns=["channels"])
-        lines += [f"graded dead channels, {p['role']}:", dd.to_string(), ""]
+        lines += [f"{p['role']}, each channel once by its status: {p['totals_line']}",
+                  f"graded dead channels, {p['role']} (overlapping):", dd.to_string(), ""]
         top = p["disagreement_list"][:5]
         if top:
             lines.append(f"most different images ({p['role']}): " + "; ".join(
