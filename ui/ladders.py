@@ -163,7 +163,7 @@ def _status_line(status) -> str:
              else "full pass (all 10,000 test images)")
     if not status.total:
         return f"Scanning your models: {phase}, starting (reading the models and the test split)."
-    eta = f", about {status.eta_s:.0f} s left" if status.eta_s is not None else ""
+    eta = f", about {status.eta_s:.0f} s left" if status.eta_s is not None else ", estimating the time left"
     return f"Scanning your models: {phase}, {status.done:,} of {status.total:,} images{eta}."
 
 

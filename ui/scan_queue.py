@@ -238,9 +238,9 @@ class ScanQueue:
         now = self._clock()
         with self._cond:
             job.done, job.total = int(done), int(total)
-            if job.first is None:  # the first batch also paid for loading the models: rate from the start
+            if job.first is None:  # the first batch also paid for loading the models: no rate from it
                 job.first = (now, job.done)
-                job.rate = job.done / (now - job.started) if now > job.started else None
+                job.rate = None
             elif now > job.first[0] and job.done > job.first[1]:
                 job.rate = (job.done - job.first[1]) / (now - job.first[0])
 
