@@ -166,19 +166,33 @@ def test_shipped_scan_matches_a_recomputation(test_split):
         assert np.mean([r["pruned_top1"] for r in pair["per_class"]]) == pytest.approx(pair["top1"], abs=1e-12)
 
 
-def test_positive_counts_in_either_memory_format():
-    from vggexplorer.stats.channel_stats import positive_counts
+def test_spatial_reductions_in_either_memory_format_and_any_chunk():
+    from vggexplorer.stats.channel_stats import spatial_reductions
 
     o = torch.relu(torch.randn(7, 5, 6, 3, generator=torch.Generator().manual_seed(0)))
     o[:, 2] = 0  # a channel that never fires
-    ref = (o > 0).sum((0, 2, 3))
-    assert ref[2] == 0 and ref.sum() > 0
-    assert torch.equal(positive_counts(o), ref)
-    assert torch.equal(positive_counts(o.contiguous(memory_format=torch.channels_last)), ref)
-    # chunked counting: a chunk smaller than one channel row, and one that does not divide the rows
-    for chunk in (1, 7, 64):
-        assert torch.equal(positive_counts(o.contiguous(memory_format=torch.channels_last), chunk), ref)
-        assert torch.equal(positive_counts(o[1:], chunk), (o[1:] > 0).sum((0, 2, 3)))
+    o[3, 4] = 0  # one image on which channel 4 is silent
+    means, peaks, positive = o.mean((2, 3)), o.amax((2, 3)), (o > 0).sum((0, 2, 3))
+    assert positive[2] == 0 and positive.sum() > 0 and peaks[3, 4] == 0
+    for x in (o, o.contiguous(memory_format=torch.channels_last), o[1:]):
+        ref = (x.mean((2, 3)), x.amax((2, 3)), (x > 0).sum((0, 2, 3)))
+        # a chunk smaller than one image, one that does not divide the batch, and one that holds it all
+        for chunk in (1, 3 * 5 * 6 * 3 * 4, 1 << 30):
+            got = spatial_reductions(x, chunk)
+            assert all(torch.allclose(g, r) for g, r in zip(got[:2], ref[:2])) and torch.equal(got[2], ref[2])
+    assert torch.allclose(spatial_reductions(o)[0], means) and torch.equal(spatial_reductions(o)[2], positive)
+
+
+def test_top_images_keep_the_lower_index_among_ties_whatever_the_order():
+    from vggexplorer.stats.channel_stats import BlockStats
+
+    # one channel, k = 2; means 0.0 (dead) for images 7, 3, 9 and 5 seen in that order, then 1.0 for image 8
+    st = BlockStats(1, 2, 10)
+    for idx, value in ((7, 0.0), (3, 0.0), (9, 0.0), (5, 0.0)):
+        st.update(torch.full((1, 1, 2, 2), value), torch.tensor([idx]), torch.tensor([0]))
+    assert st.top_idx.tolist() == [[3, 5]]  # the two lowest indices, by hand
+    st.update(torch.full((1, 1, 2, 2), 1.0), torch.tensor([8]), torch.tensor([0]))
+    assert st.top_idx.tolist() == [[8, 3]] and st.top_val.tolist() == [[1.0, 0.0]]
 
 
 def test_refresh_comparison_rewrites_only_the_stored_comparison(tmp_path):

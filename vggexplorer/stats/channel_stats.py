@@ -1,6 +1,10 @@
 """The running per-channel reductions a scan folds in batch by batch (:mod:`vggexplorer.stats.scan`): sums, class
 sums, fire and non-zero counts, peaks and the top-``k`` images of every channel of one block, and the Pearson
 correlation of two models' channels from running moments. No activation tensor is kept beyond its batch.
+
+On this CPU the scan is bound by memory, not arithmetic: the spatial reductions run a few images at a time, so each
+slice is read from memory once and reduced three ways from cache, and the top-``k`` merge is one ``topk`` of an
+integer key rather than two sorts (``benchmarks/README.md``, scan).
 """
 
 from __future__ import annotations
@@ -22,28 +26,32 @@ def pearson_from_moments(m: dict[str, torch.Tensor], n: int) -> torch.Tensor:
     return r.clamp(-1, 1).float()
 
 
-def positive_counts(out: torch.Tensor, chunk_bytes: int = 1 << 19) -> torch.Tensor:
-    """``[B, C, H, W]`` -> ``int64 [C]``: positions > 0 per channel, counted in the layout the forward produced.
+def _rank_key(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``int64`` keys that order float32 ``values`` as numbers (NaN above everything, as ``torch.sort`` puts it) and,
+    among equal values, the lower dataset ``index`` (< 2**31) higher."""
+    bits = (values + 0.0).contiguous().view(torch.int32).to(torch.int64)  # + 0.0: -0.0 becomes 0.0, equal as numbers
+    ordered = torch.where(bits < 0, -(bits & 0x7FFFFFFF) - 1, bits)  # the float order, as integers in [-2**31, 2**31)
+    ordered = torch.where(torch.isnan(values), (1 << 31) - 1, ordered)  # any NaN (x86's is negative) above everything
+    return ordered * (1 << 32) + ((1 << 32) - 1 - index)
 
-    oneDNN returns channels-last maps on CPU: viewed as ``[B*H*W, C]`` (no copy) the count is a reduction
-    over rows. The comparison goes through one small reused bool buffer (``chunk_bytes``): a comparison
-    mask of the whole batch (130 MB for conv1 at batch 250) costs more in fresh pages than in arithmetic,
-    so counting chunk by chunk is about 4x faster.
-    """
+
+CHUNK_BYTES = 1 << 21  # a few images' maps: each slice stays in cache while it is reduced
+
+
+def spatial_reductions(out: torch.Tensor, chunk_bytes: int = CHUNK_BYTES) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``[B, C, H, W]`` -> (spatial means ``[B, C]``, spatial peaks ``[B, C]``, positions > 0 per channel ``int64 [C]``),
+    a few images at a time: each slice of ``chunk_bytes`` stays in the CPU's cache while it is reduced three ways, so
+    the activations are read from memory once rather than three times (the scan is memory-bound here)."""
     b, c = out.shape[:2]
-    if out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous():
-        rows = out.permute(0, 2, 3, 1).reshape(-1, c)  # [B*H*W, C], a view
-    else:
-        rows = out.transpose(0, 1).reshape(c, -1).t()  # [B*H*W, C]; a copy only for odd layouts
-    step = max(1, chunk_bytes // c)
-    buf = torch.empty((min(step, rows.shape[0]), c), dtype=torch.bool)
-    total = torch.zeros(c, dtype=torch.int64)
-    for s in range(0, rows.shape[0], step):
-        part = rows[s:s + step]
-        mask = buf[:part.shape[0]]
-        torch.gt(part, 0, out=mask)
-        total += mask.view(torch.uint8).sum(0, dtype=torch.int32)  # < 2**31: step rows at most
-    return total
+    step = max(1, chunk_bytes // max(1, out[0].numel() * out.element_size()))
+    means, peaks = torch.empty(b, c), torch.empty(b, c)
+    positive = torch.zeros(c, dtype=torch.int64)
+    for s in range(0, b, step):
+        part = out[s:s + step]
+        torch.mean(part, (2, 3), out=means[s:s + step])
+        torch.amax(part, (2, 3), out=peaks[s:s + step])
+        positive += torch.gt(part, 0).view(torch.uint8).sum((0, 2, 3), dtype=torch.int32)
+    return means, peaks, positive
 
 
 class BlockStats:
@@ -66,21 +74,19 @@ class BlockStats:
         """Fold in a batch ``[B, C, H, W]`` of the images with dataset indices ``index [B]`` and classes ``labels [B]``;
         return spatial means."""
         out = out.detach().float()  # [B, C, H, W], any memory format: reductions need no copy
-        means = out.mean((2, 3))  # [B, C]
-        peak = out.amax((2, 3))  # [B, C]: one pass gives both "fires" and the maximum
+        means, peak, positive = spatial_reductions(out)
         self.sum += means.sum(0).double()
         self.class_sum.index_add_(0, labels, means.double())  # one scatter-add per batch, no loop over images
         self.class_n += torch.bincount(labels, minlength=self.class_n.numel())
         self.fires += (peak > 0).sum(0)
-        self.nonzero += positive_counts(out)
+        self.nonzero += positive
         self.positions += out.shape[0] * out.shape[2] * out.shape[3]
         self.max = torch.maximum(self.max, peak.amax(0))
         vals = torch.cat([self.top_val, means.t()], 1)  # [C, k + B]
         ids = torch.cat([self.top_idx, index.expand(out.shape[1], -1)], 1)
-        # ties go to the lower image index, whatever the scan order: sort by index, then stably by value
-        by_id = ids.argsort(dim=1)
-        vals, ids = vals.gather(1, by_id), ids.gather(1, by_id)
-        order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, : self.k]
+        # largest value first; ties go to the lower image index, whatever the scan order: one top-k of a key that
+        # orders by value, then by index (a stable sort by index and another by value would cost twice as much)
+        order = torch.topk(_rank_key(vals, ids), self.k, dim=1).indices
         self.top_val, self.top_idx = vals.gather(1, order), ids.gather(1, order)
         self.n += out.shape[0]
         return means
