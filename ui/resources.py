@@ -141,7 +141,9 @@ def scan_source(ladder: Ladder) -> tuple[tuple | None, str | None, Any]:
         note = (f"The scan {given.name} was not computed on these checkpoints ({err or 'other files'}): "
                 "scanning them here instead.")
     key = scan_store.ladder_key(checkpoints_of(ladder))
-    status = scan_queue.QUEUE.request(key, checkpoints_of(ladder), load_bundled_test, full=caps().full_pass)
+    split = test_split()[0]  # the app's own copy, read-only: the scan does not read a second one
+    status = scan_queue.QUEUE.request(key, checkpoints_of(ladder), (lambda: split) if split is not None
+                                      else load_bundled_test, full=caps().full_pass)
     path = scan_store.lookup(key)
     return ((str(path), file_stamp(path)) if path is not None else None), note, status
 
