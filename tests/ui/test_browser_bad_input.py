@@ -248,20 +248,20 @@ def _own_models(page):
     return exp
 
 
-def _clear(page, label: str) -> None:
-    """Remove every file from the uploader labelled ``label`` (a multiple uploader keeps adding files)."""
-    box = page.get_by_test_id("stFileUploader").filter(has_text=label)
-    while box.get_by_test_id("stFileUploaderDeleteBtn").count():
-        box.get_by_test_id("stFileUploaderDeleteBtn").first.locator("button").click()
-        wait_for_app(page, min_charts=0)
-
-
-def _sidebar_load(page, dense: tuple[str, bytes | Path], pruned: tuple[str, bytes | Path]) -> None:
-    """Open "Your own models", choose a dense and a pruned file (replacing what was chosen before)."""
+def _sidebar_load(page, dense: tuple[str, bytes | Path], pruned: tuple[str, bytes | Path],
+                  refused: bool = False) -> None:
+    """Open "Your own models", choose a dense file (it replaces the one before) and add a pruned one (the pruned files
+    chosen before stay: the unusable ones are skipped, each with its message), and wait until the server has them (a
+    click on "Open" before that would open the files chosen before); ``refused``: the uploader itself refuses the
+    pruned file, which then never arrives."""
     _own_models(page)
     for label, (name, data) in (("Dense model", dense), ("Pruned models", pruned)):
-        _clear(page, label)
         _upload(page, label, name, data)
+        if not (refused and label == "Pruned models"):
+            chip = page.get_by_test_id("stFileUploader").filter(has_text=label).get_by_test_id(
+                "stFileChip").filter(has_text=name).first
+            chip.wait_for(timeout=90_000)
+            chip.get_by_test_id("stFileChipIconSpinner").wait_for(state="detached", timeout=90_000)  # uploaded
         wait_for_app(page, min_charts=0)
 
 
@@ -289,7 +289,7 @@ def test_bad_checkpoints_are_refused_by_name_and_good_ones_explored(server, tmp_
         open_page(page, url + "/dead-filters", 1)
         for case in _checkpoint_cases(tmp_path, marker):
             try:
-                _sidebar_load(page, good, (case.name, case.data))
+                _sidebar_load(page, good, (case.name, case.data), refused=case.widget_error)
                 if case.widget_error:
                     _settled(page, ERROR_HAS, [WIDGET_ERROR, case.error])
                 else:
