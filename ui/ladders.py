@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from vggexplorer.data.images import PRESET_LABELS, describe_normalization
+from vggexplorer.data.images import NORMALIZATION_FILE, PRESET_LABELS, describe_normalization
 from vggexplorer.errors import VGGExplorerError
 from vggexplorer.files import file_stamp
 from vggexplorer.model.folder_ladder import LADDER_JSON, MODELS_ENV, checkpoint_files, open_folder, save_upload
@@ -31,7 +31,7 @@ UPLOAD_TYPES = ["pt", "pth", "tar", "ckpt", "bin"]  # saved as .pt in the upload
 
 def _stamps(folder: Path) -> tuple:
     try:
-        files = checkpoint_files(folder) + [folder / LADDER_JSON, folder / "normalization.json"]
+        files = checkpoint_files(folder) + [folder / LADDER_JSON, folder / NORMALIZATION_FILE]
     except OSError:
         return ()
     return tuple(file_stamp(p) for p in files)
@@ -110,7 +110,7 @@ def _adopt(folder: Path) -> None:
         state.update(pruned=ladder.default.percent)
 
 
-def sidebar(ladder: Ladder) -> None:
+def sidebar() -> None:
     """Sidebar: open your own ladder (uploads, or a folder on this machine), or go back to the app's."""
     c = caps()
     with st.sidebar.expander("Your own models", expanded=bool(state.own_error())):

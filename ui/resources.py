@@ -115,7 +115,7 @@ def _matches(path: str, stamp: tuple, ladder: Ladder, stamps: tuple) -> list[str
     if scan is None:
         return []
     extra = [r for r in scan.roles if r not in {x.role for x in ladder.rungs}]  # a scan of other rungs too
-    return check_scan_matches(scan, {r.role: r.path for r in ladder.rungs}) + extra
+    return check_scan_matches(scan, checkpoints_of(ladder)) + extra
 
 
 def checkpoints_of(ladder: Ladder) -> dict[str, Path]:

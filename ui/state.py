@@ -92,12 +92,17 @@ def _int_or_none(raw: str) -> int | None:
         return None
 
 
+def _first_rung(percents: list[int]) -> int:
+    """The rung a view falls back to on a ladder with these ``percents``: the shipped default, else its first."""
+    return DEFAULT_RUNG.percent if DEFAULT_RUNG.percent in percents else percents[0]
+
+
 def parse_url(params: dict[str, str | None], n_images: int, base: View,
               percents: list[int]) -> tuple[View, list[str]]:
     """The view a link asks for, on top of ``base`` (keys the link lacks keep ``base``'s values), and a notice
     naming each value that was not valid (that field falls back to its default). ``percents``: the ladder's rungs."""
     p = _Parsed()
-    default = View(pruned=DEFAULT_RUNG.percent if DEFAULT_RUNG.percent in percents else percents[0])
+    default = View(pruned=_first_rung(percents))
     img, block, ch, pruned, scale, panel = (params.get(k) for k in URL_KEYS)
     if img == "upload":
         p.notices.append("The link pointed at an uploaded image, which a link cannot carry; showing test image "
@@ -145,7 +150,7 @@ def sync_from_url(n_images: int, percents: list[int]) -> list[str]:
     ``percents``: the rungs of the session's ladder (a view on a rung the ladder lacks moves to its first rung)."""
     url = {k: st.query_params.get(k) for k in URL_KEYS}
     if view().pruned not in percents:
-        update(pruned=DEFAULT_RUNG.percent if DEFAULT_RUNG.percent in percents else percents[0])
+        update(pruned=_first_rung(percents))
     if st.session_state.get(_URL) == url:
         return []
     v, notices = parse_url(url, n_images, view(), percents)

@@ -55,7 +55,7 @@ def begin(with_scan: bool = True) -> Frame:
     ms = model_set(ladder, state.view().pruned)
     models, errors = resources.models(ms)
     st.sidebar.caption(ladders.describe(ladder, models))
-    ladders.sidebar(ladder)
+    ladders.sidebar()
     if problem:
         st.error(problem)
     for note in ladder.notes:
@@ -71,13 +71,13 @@ def begin(with_scan: bool = True) -> Frame:
         st.warning(f"**Bundled test split unavailable**: {err}. Upload your own image instead.")
     if not models:
         st.stop()
-    _, scan_note, status = resources.scan_source(ladder)
+    source, scan_note, status = resources.scan_source(ladder)
     ladders.scan_progress(status)
     if scan_note:
         st.warning(scan_note)
     scan, note = resources.scan(ms) if with_scan else (None, None)
     if with_scan and not ladder.is_shipped:  # the pages without the Explorer's scan view say it themselves
-        coverage(resources.scan_of(resources.scan_source(ladder)[0])[0])
+        coverage(resources.scan_of(source)[0])
     state.write_url()  # the page's view, rung included, stays in the URL
     return Frame(ms, models, split, scan, note, status)
 
