@@ -52,17 +52,22 @@ def test_minibatch_estimator_agrees_with_exact_cka_on_a_small_sample():
         assert minibatch_cka(x, y, CKA_BATCH) == pytest.approx(exact, abs=0.02)
 
 
-def test_hsic1_matches_the_papers_formula_term_by_term():
-    x, y = _x(7, 3, 1), _x(7, 5, 2)
-    k, l = x @ x.T, y @ y.T
-    n = 7
+def _hsic_by_formula(k, l):
+    """Nguyen et al. 2021 eq. 3, written out with matrices: (tr(K~L~) + 1'K~1 1'L~1 / ((n-1)(n-2)) - 2/(n-2) 1'K~L~1)
+    / (n(n-3)), K~ and L~ with zero diagonals."""
+    n = k.shape[0]
     kt, lt = k.clone(), l.clone()
     kt.fill_diagonal_(0)
     lt.fill_diagonal_(0)
     one = torch.ones(n, 1, dtype=torch.float64)
-    expect = (torch.trace(kt @ lt) + (one.T @ kt @ one) * (one.T @ lt @ one) / ((n - 1) * (n - 2))
-              - 2 / (n - 2) * (one.T @ kt @ lt @ one)) / (n * (n - 3))
-    assert hsic1(k, l) == pytest.approx(float(expect), rel=1e-12)
+    return float((torch.trace(kt @ lt) + (one.T @ kt @ one) * (one.T @ lt @ one) / ((n - 1) * (n - 2))
+                  - 2 / (n - 2) * (one.T @ kt @ lt @ one)) / (n * (n - 3)))
+
+
+def test_hsic1_matches_the_papers_formula_term_by_term():
+    x, y = _x(7, 3, 1), _x(7, 5, 2)
+    k, l = x @ x.T, y @ y.T
+    assert hsic1(k, l) == pytest.approx(_hsic_by_formula(k, l), rel=1e-12)
     with pytest.raises(ValueError):
         hsic1(k[:3, :3], l[:3, :3])
 
@@ -119,3 +124,29 @@ def test_holm_adjusted_on_worked_values():
     assert holm_adjusted([0.2]) == pytest.approx([0.2])  # one test: no correction
     # ties keep their order and share a value: 0.01 x 3, 0.01 x 2 -> max 0.03; 0.5 x 1 -> 0.5
     assert holm_adjusted([0.01, 0.5, 0.01]) == pytest.approx([0.03, 0.5, 0.03])
+
+
+def test_minibatch_grams_are_the_grams_of_consecutive_minibatches():
+    from vggexplorer.stats.measures import minibatch_grams
+
+    a = torch.rand(13, 3, 2, 2, generator=torch.Generator().manual_seed(3))
+    flat = a.flatten(1).double()
+    for x in (a, a.contiguous(memory_format=torch.channels_last)):
+        got = minibatch_grams(x, 4)  # rows 0-3, 4-7, 8-11; the last row alone is under HSIC's 4 and dropped
+        assert len(got) == 3
+        for g, s in zip(got, (0, 4, 8)):
+            torch.testing.assert_close(g, flat[s:s + 4] @ flat[s:s + 4].T, rtol=1e-6, atol=1e-6)
+    rest = minibatch_grams(a, 5)  # 0-4, 5-9, then 10-12: three rows, dropped; with 9 per minibatch 9-12 is kept
+    assert len(rest) == 2 and len(minibatch_grams(a, 9)) == 2 and minibatch_grams(a, 9)[1].shape == (4, 4)
+
+
+def test_hsic1_many_is_hsic1_of_each_pair():
+    from vggexplorer.stats.measures import hsic1_many
+
+    xs = [_x(6, 3, s) for s in range(4)]
+    ks = torch.stack([x @ x.T for x in xs])
+    ls = torch.stack([ks[(i + 1) % 4] for i in range(4)])
+    many = hsic1_many(ks, ls)
+    assert many.shape == (4,)
+    for i in range(4):
+        assert float(many[i]) == pytest.approx(_hsic_by_formula(ks[i], ls[i]), rel=1e-12)

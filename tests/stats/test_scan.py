@@ -219,3 +219,30 @@ def test_refresh_comparison_rewrites_only_the_stored_comparison(tmp_path):
         assert all(np.array_equal(z[k], v) for k, v in before.items())
     assert "stale" not in after_meta["compare"] and after_meta["compare"]["per_class_test"]["correction"] == "holm"
     assert {k: v for k, v in after_meta.items() if k != "compare"} == {k: v for k, v in meta.items() if k != "compare"}
+
+
+def test_block_stats_over_batches_that_do_not_fit_the_merge_buffer():
+    """Batches of 3, then 2, then 4 through a 4-image merge buffer: every statistic equals the one computed over all
+    nine images at once, by hand from the maps, and each update returns that batch's means."""
+    from vggexplorer.stats.channel_stats import BlockStats
+
+    g = torch.Generator().manual_seed(1)
+    maps = torch.relu(torch.randn(9, 3, 4, 4, generator=g))
+    maps[:, 1] = 0  # a channel that never fires
+    index, labels = torch.tensor([8, 2, 5, 0, 7, 1, 3, 6, 4]), torch.tensor([0, 1, 0, 2, 1, 1, 0, 2, 2])
+    st = BlockStats(3, 2, 3, merge_images=4)
+    for a, b in ((0, 3), (3, 5), (5, 9)):
+        got = st.update(maps[a:b], index[a:b], labels[a:b])
+        torch.testing.assert_close(got, maps[a:b].mean((2, 3)))
+    r = st.result()
+    means = maps.mean((2, 3))  # [9, 3]
+    np.testing.assert_allclose(r["mean"], means.mean(0).numpy(), rtol=1e-6)
+    for c in range(3):
+        for k in range(3):
+            np.testing.assert_allclose(r["class_mean"][c, k], means[labels == k, c].mean().item(), rtol=1e-6)
+        top = sorted(range(9), key=lambda i: (-means[i, c].item(), index[i].item()))[:2]
+        assert r["topk_index"][c].tolist() == [index[i].item() for i in top]
+    np.testing.assert_allclose(r["max"], maps.amax((0, 2, 3)).numpy())
+    np.testing.assert_allclose(r["fire_fraction"], (maps.amax((2, 3)) > 0).float().mean(0).numpy())
+    np.testing.assert_allclose(r["density"], (maps > 0).float().mean((0, 2, 3)).numpy())
+    assert r["fire_fraction"][1] == 0 and r["density"][1] == 0

@@ -98,11 +98,17 @@ def test_a_cancelled_scan_raises_and_leaves_no_file(tmp_path, test_split):
 
 def test_the_shipped_scan_describes_its_models_and_what_it_covers():
     scan = load_scan(scan_path())
-    assert "percent" not in scan.meta and "sample" not in scan.meta  # an older file: the fallbacks answer
+    assert scan.meta["sample"]["kind"] == "full" and scan.meta["cka_batch"] == 25  # what the file itself records
     assert [scan.percent(r) for r in scan.roles] == [0, 55, 75, 90, 95]
     assert [scan.label(r) for r in scan.roles] == ["dense", "pruned 55%", "pruned 75%", "pruned 90%", "pruned 95%"]
     assert np.array_equal(scan.indices, np.arange(10000)) and is_full(scan)
     assert coverage(scan) == "the full test split (10,000 images)"
+
+
+def test_an_older_file_without_a_sample_record_is_full():
+    older = ScanResult({}, meta={"n_images": 7})
+    assert is_full(older) and coverage(older) == "the full test split (7 images)"
+    assert np.array_equal(older.indices, np.arange(7))
 
 
 def test_percent_prefers_what_the_scan_measured():

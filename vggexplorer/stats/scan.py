@@ -37,10 +37,10 @@ from torch import nn
 from ..probe.hooks import _check_eval, block_hooks, relu_modules
 from ..data.cifar10 import Split, check_npz, class_quotas, stratified_indices, to_float
 from ..data.images import normalization
-from ..model.vgg import zero_fraction
+from ..model.vgg import blocks, zero_fraction
 from ..model.ladder import SCAN_CMD, percent_of, rung_label, scan_path
-from .channel_stats import BlockStats, pearson_from_moments
-from .measures import CKA_BATCH, MinibatchCKA, gram
+from .channel_stats import BlockStats, PairMoments, scratch_for
+from .measures import CKA_BATCH, MinibatchCKA, hsic1_many, minibatch_grams
 from .status import filter_sparsity
 
 SCAN_VERSION = 2
@@ -204,10 +204,17 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
     ref = roles[0]
     chosen = _scan_indices(indices, len(split))
     n = len(chosen)
-    stats: dict[str, dict[str, BlockStats]] = {r: {} for r in roles}
-    moments: dict[tuple[str, str], dict[str, torch.Tensor]] = {}  # (pair, block) -> running sums
+    # every running statistic allocated now, before the first activation: allocated among the activations, they
+    # would keep glibc from reusing the freed space (channel_stats.BlockStats)
+    scratch = scratch_for()  # one buffer for every block's count of positions > 0
+    widths = {r: {name: b.conv.out_channels for name, b in blocks(m).items()} for r, m in models.items()}
+    stats = {r: {name: BlockStats(c, k, len(split.classes), scratch=scratch, batch=min(batch_size, n))
+                 for name, c in widths[r].items()} for r in roles}
+    moments = {(pair_key(a, b), name): PairMoments(c) for a, b in pairs if a == ref
+               for name, c in widths[a].items()}  # (pair, block) -> running sums for the correlation
     cka: dict[tuple[PairKey, str], MinibatchCKA] = {}
-    preds: dict[str, list[torch.Tensor]] = {r: [] for r in roles}
+    # [N, logits] per model in scan order, allocated once: tensors kept from every batch would fragment the heap
+    visited: dict[str, torch.Tensor] = {}
     perm = scan_order(n, seed)  # positions in ``chosen``
     order = chosen[perm]  # dataset indices, in visiting order
     starts = range(0, n, batch_size)
@@ -227,49 +234,48 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
 
             def on_block(name: str, out: torch.Tensor, role: str = role, index: torch.Tensor = index,
                          label: torch.Tensor = label) -> None:
-                st = stats[role].get(name)
-                if st is None:
-                    st = stats[role][name] = BlockStats(out.shape[1], k, len(split.classes))
-                means[role][name] = st.update(out, index, label)
+                means[role][name] = stats[role][name].update(out, index, label)
                 if pairs:  # without pairs there is no CKA to feed
-                    grams[role][name] = [gram(out[c:c + cka_batch]) for c in range(0, out.shape[0], cka_batch)
-                                         if min(cka_batch, out.shape[0] - c) >= 4]
+                    grams[role][name] = minibatch_grams(out, cka_batch)
 
             with block_hooks(model, on_block):
                 logits = model(x).float()  # [B, 10]
-            preds[role].append(torch.softmax(logits, 1))
+            if role not in visited:
+                visited[role] = torch.empty(n, logits.shape[1])
+            torch.softmax(logits, 1, out=visited[role][s:s + len(index)])
+        # every block's Gram matrices of one minibatch as one stack [blocks, m, m], so HSIC_1 runs once per minibatch
+        names = list(grams[ref])
+        stacks = {r: [torch.stack(ks) for ks in zip(*(grams[r][name] for name in names))]
+                  for r in {r for pair in pairs for r in pair}}
+        own = {r: [hsic1_many(k, k).tolist() for k in ks] for r, ks in stacks.items()}  # HSIC_1(K, K), once per model
         for a, b in pairs:
-            for name, ga in grams[a].items():
-                acc = cka.setdefault((pair_key(a, b), name), MinibatchCKA())
-                for kx, ky in zip(ga, grams[b][name]):
-                    acc.update(kx, ky)
-                if a == ref:
-                    xa, xb = means[a][name].double(), means[b][name].double()
-                    m = moments.setdefault((pair_key(a, b), name), {key: torch.zeros(xa.shape[1], dtype=torch.float64)
-                                                                    for key in ("a", "b", "aa", "bb", "ab")})
-                    m["a"] += xa.sum(0); m["b"] += xb.sum(0)
-                    m["aa"] += (xa * xa).sum(0); m["bb"] += (xb * xb).sum(0); m["ab"] += (xa * xb).sum(0)
+            accs = [cka.setdefault((pair_key(a, b), name), MinibatchCKA()) for name in names]
+            for j, (ka, kb) in enumerate(zip(stacks[a], stacks[b])):
+                for acc, xy, xx, yy in zip(accs, hsic1_many(ka, kb).tolist(), own[a][j], own[b][j]):
+                    acc.add(xy, xx, yy)
+            if a == ref:
+                for name in names:
+                    moments[(pair_key(a, b), name)].update(means[a][name], means[b][name])
         if on_batch is not None:
             on_batch(min(s + batch_size, n), n)
-    blocks = list(relu_modules(models[ref]))
-    result = ScanResult({r: {b: stats[r][b].result() for b in blocks} for r in roles})
+    block_names = list(relu_modules(models[ref]))
+    result = ScanResult({r: {b: stats[r][b].result() for b in block_names} for r in roles})
     for r in roles:
         for b, fs in filter_sparsity(models[r]).items():
             result.models[r][b]["filter_sparsity"] = fs.astype(np.float32)
-        visited = torch.cat(preds[r])  # [N, classes] in scan order
-        probs = torch.empty_like(visited)
-        probs[torch.from_numpy(perm)] = visited  # back in the order of ``chosen``
+        probs = torch.empty_like(visited[r])
+        probs[torch.from_numpy(perm)] = visited[r]  # back in the order of ``chosen``
         result.predictions[r] = {"pred": probs.argmax(1).numpy().astype(np.int64), "probs": probs.numpy()}
     for (key, name), m in moments.items():
-        result.pair.setdefault(key, {})[name] = {"correlation": pearson_from_moments(m, n).numpy()}
+        result.pair.setdefault(key, {})[name] = {"correlation": m.correlation().numpy()}
     result.labels = np.asarray(split.labels)[chosen].astype(np.int64)
     result.image_index = chosen
     zf = {r: zero_fraction(m) for r, m in models.items()}
     result.meta = {"version": SCAN_VERSION, "n_images": n, "k": k, "precision": "fp32", "roles": roles,
                    "sample": describe_sample(np.asarray(split.labels), chosen, sample_seed),
                    "zero_fraction": zf, "percent": {r: round(z * 100) for r, z in zf.items()},
-                   "blocks": blocks, "pairs": [pair_key(a, b) for a, b in pairs],
-                   "cka": {pair_key(a, b): {name: cka[(pair_key(a, b), name)].value() for name in blocks}
+                   "blocks": block_names, "pairs": [pair_key(a, b) for a, b in pairs],
+                   "cka": {pair_key(a, b): {name: cka[(pair_key(a, b), name)].value() for name in block_names}
                            for a, b in pairs},
                    "cka_estimator": f"minibatch linear CKA, unbiased HSIC_1 averaged over {cka_batch}-image "
                                     "minibatches (Nguyen, Raghu & Kornblith 2021), full flattened post-ReLU maps; "
@@ -287,12 +293,12 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
 def save_scan(result: ScanResult, path: str | Path) -> Path:
     """Write a scan as one compressed ``.npz`` (float32 statistics and probabilities, int16 indices)."""
     arrays: dict[str, np.ndarray] = {}
-    for role, blocks in result.models.items():
-        for b, st in blocks.items():
+    for role, per_block in result.models.items():
+        for b, st in per_block.items():
             for name, v in st.items():
                 arrays[f"model/{role}/{b}/{name}"] = v.astype(np.int16 if name == "topk_index" else np.float32)
-    for key, blocks in result.pair.items():
-        for b, st in blocks.items():
+    for key, per_block in result.pair.items():
+        for b, st in per_block.items():
             arrays[f"pair/{key}/{b}/correlation"] = st["correlation"].astype(np.float32)
     for role, p in result.predictions.items():
         arrays[f"pred/{role}"] = p["pred"].astype(np.int8)
