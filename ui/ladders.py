@@ -94,20 +94,23 @@ def _open_upload(dense, pruned, preset: str) -> None:
     except (VGGExplorerError, OSError) as e:
         state.set_own_error(str(e))
         return
-    _adopt(folder)
+    if _adopt(folder):
+        state.count_model_upload()  # fresh uploaders: the server drops the bytes it held (tens of MB per model)
 
 
 def _open_path(text: str) -> None:
     _adopt(Path(text).expanduser())
 
 
-def _adopt(folder: Path) -> None:
+def _adopt(folder: Path) -> bool:
+    """Make ``folder`` the session's ladder; False (and the message shown) when it does not open."""
     ladder, err = open_cached(folder)
     if ladder is None:
         state.set_own_error(err)
-    else:
-        state.set_own_ladder(str(folder))
-        state.update(pruned=ladder.default.percent)
+        return False
+    state.set_own_ladder(str(folder))
+    state.update(pruned=ladder.default.percent)
+    return True
 
 
 def sidebar() -> None:
@@ -118,9 +121,10 @@ def sidebar() -> None:
                    "torch.nn.utils.prune, DataParallel or torch.compile, fp16/bf16) or vggexplorer checkpoints.")
         if c.hosted:
             st.caption(c.describe())
-        dense = st.file_uploader("Dense model", type=UPLOAD_TYPES, key="own_dense")
+        n = state.model_uploads()
+        dense = st.file_uploader("Dense model", type=UPLOAD_TYPES, key=f"own_dense_{n}")
         pruned = st.file_uploader("Pruned models (one or more)", type=UPLOAD_TYPES, accept_multiple_files=True,
-                                  key="own_pruned")
+                                  key=f"own_pruned_{n}")
         preset = st.radio("Input normalization", list(PRESET_LABELS), format_func=PRESET_LABELS.get, key="own_norm",
                           help="A plain state_dict does not record how its inputs were normalised. The course lab "
                                "uses ToTensor() only; most CIFAR-10 repositories normalise with the training mean "

@@ -30,7 +30,7 @@ from vggexplorer.model.ladder import SCAN_CMD, Ladder, Rung, prune_command  # no
 from vggexplorer.stats import scan_store
 from vggexplorer.stats.scan import QUICK_IMAGES, check_scan_matches
 
-from . import readahead, scan_queue
+from . import readahead, scan_queue, shared_models
 from .caps import caps
 from .modelset import ModelRef, ModelSet
 from .state import BLOCKS
@@ -49,11 +49,24 @@ def prefetch_ladder(ladder: Ladder) -> None:
                                                              for r in _compact_rungs(ladder)}, workers=1)
 
 
+def _shared_rung(kind: str, rung: Rung, stamp: tuple, loader: Callable[[Any], nn.Module]) -> nn.Module:
+    """The rung loaded as ``kind`` once per process (:func:`ui.shared_models.shared`), read ahead if it was."""
+    return shared_models.shared((kind, stamp), lambda: readahead.take((kind, stamp), partial(loader, rung.path)))
+
+
+def scan_model(ladder: Ladder, path: str | Path) -> nn.Module:
+    """What the scan worker runs for ``path``, one of ``ladder``'s files: a twin (its own hooks and lock) of the very
+    model the pages hold, or will, of the kind they hold it in (the rungs above the default one compact)."""
+    rung = next(r for r in ladder.rungs if Path(r.path) == Path(path))
+    kind, loader = ("compact", load_compact) if rung in _compact_rungs(ladder) else ("model", load_model)
+    return shared_models.twin(_shared_rung(kind, rung, ModelRef.of(rung).stamp, loader))
+
+
 def _rung_or_problem(kind: str, rung: Rung, stamp: tuple, loader: Callable[[Any], nn.Module]
                      ) -> tuple[nn.Module | None, str | None]:
     """(the rung loaded by ``loader``, prefetched as ``kind`` if it was, None), or (None, the problem and its fix)."""
     try:
-        return readahead.take((kind, stamp), partial(loader, rung.path)), None
+        return _shared_rung(kind, rung, stamp, loader), None
     except VGGExplorerError as e:
         if rung.folder is not None:
             return None, str(e)
@@ -143,7 +156,7 @@ def scan_source(ladder: Ladder) -> tuple[tuple | None, str | None, Any]:
     key = scan_store.ladder_key(checkpoints_of(ladder))
     split = test_split()[0]  # the app's own copy, read-only: the scan does not read a second one
     status = scan_queue.QUEUE.request(key, checkpoints_of(ladder), (lambda: split) if split is not None
-                                      else load_bundled_test, full=caps().full_pass)
+                                      else load_bundled_test, full=caps().full_pass, load=partial(scan_model, ladder))
     path = scan_store.lookup(key)
     return ((str(path), file_stamp(path)) if path is not None else None), note, status
 

@@ -34,13 +34,14 @@ from vggexplorer.stats import scan_store
 
 STATES = ("queued", "quick", "full", "done", "failed")
 WORKER_NICE = 19  # the worker thread's priority: the lowest, so every session's rerun goes first
-ScanFn = Callable[[str, Mapping[str, Path], Any, str, Callable[[int, int], None]], Path]
-# scan_fn(key, checkpoints, split, phase, on_batch) -> the stored file of that pass
+ScanFn = Callable[..., Path]
+# scan_fn(key, checkpoints, split, phase, on_batch[, load=...]) -> the stored file of that pass; ``load`` (path ->
+# model) is passed when the request gave one
 
 
 def _scan_into_store(key: str, checkpoints: Mapping[str, Path], split: Any, phase: str,
-                     on_batch: Callable[[int, int], None]) -> Path:
-    return scan_store.scan_ladder(checkpoints, split, phase, on_batch=on_batch)
+                     on_batch: Callable[[int, int], None], load: Callable[[Path], Any] | None = None) -> Path:
+    return scan_store.scan_ladder(checkpoints, split, phase, on_batch=on_batch, load=load)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class _Job:
     checkpoints: dict[str, Path]
     split_loader: Callable[[], Any]
     full: bool
+    load: Callable[[Path], Any] | None = None  # path -> model for the scan; None: the scan reads the files itself
     state: str = "queued"
     done: int = 0
     total: int = 0
@@ -149,11 +151,12 @@ class ScanQueue:
 
     # ---- what sessions call -------------------------------------------------------------------------------
     def request(self, key: str, checkpoints: Mapping[str, str | Path], split_loader: Callable[[], Any],
-                full: bool = True) -> ScanStatus:
-        """Ask for the scan of ladder ``key`` (``checkpoints`` dense first; ``split_loader()`` returns the split,
-        called in the worker). Returns at once: done if stored (the full pass, or the quick one when
-        ``full=False``), the same job if queued or running (``full=True`` extends a quick-only job), else a new
-        job at the end of the queue (also after a failure)."""
+                full: bool = True, load: Callable[[Path], Any] | None = None) -> ScanStatus:
+        """Ask for the scan of ladder ``key`` (``checkpoints`` dense first; ``split_loader()`` returns the split and
+        ``load(path)`` each model, both called in the worker: the app passes the models its pages share). Returns at
+        once: done if stored (the full pass, or the quick one when ``full=False``), the same job if queued or
+        running (``full=True`` extends a quick-only job), else a new job at the end of the queue (also after a
+        failure)."""
         with self._cond:
             job = self._jobs.get(key)
             if job is not None and job.state != "failed":
@@ -163,7 +166,7 @@ class ScanQueue:
             if best is not None and (scan_store.phase_of(best) == "full" or not full):
                 self._jobs.pop(key, None)
                 return ScanStatus(key, "done", path=best, quick_ready=quick_ready)
-            job = self._jobs[key] = _Job(key, {r: Path(p) for r, p in checkpoints.items()}, split_loader, full)
+            job = self._jobs[key] = _Job(key, {r: Path(p) for r, p in checkpoints.items()}, split_loader, full, load)
             self._pending.append(job)
             self._ensure_worker()
             self._cond.notify()
@@ -240,7 +243,9 @@ class ScanQueue:
                     job.started, job.first, job.rate = self._clock(), None, None
                 if split is None:
                     split = job.split_loader()
-                path = self._scan_fn(job.key, job.checkpoints, split, phase, lambda d, t: self._progress(job, d, t))
+                extra = {"load": job.load} if job.load is not None else {}
+                path = self._scan_fn(job.key, job.checkpoints, split, phase, lambda d, t: self._progress(job, d, t),
+                                     **extra)
                 release_memory()  # the pass's models and activations, freed, back to the system
                 with self._cond:
                     job.paths[phase] = Path(path)

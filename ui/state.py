@@ -36,6 +36,7 @@ PANELS = {"channel": "This channel, dense vs pruned", "ladder": "Across the spar
           "looks-for": "What this channel looks for"}
 
 _VIEW, _URL, _OWN, _OWN_ERROR, _UPLOAD = "view", "view_url", "own_ladder", "own_error", "upload"
+_MODEL_UPLOADS = "model_uploads"  # how many ladders this session has opened from uploads
 _MARKS = "mosaic_marks"
 
 
@@ -253,6 +254,16 @@ def set_own_error(message: str | None) -> None:
         st.session_state.pop(_OWN_ERROR, None)
     else:
         st.session_state[_OWN_ERROR] = message
+
+
+def model_uploads() -> int:
+    """How many ladders this session has opened from its uploads: part of the model uploaders' keys, so that each
+    opened ladder gives empty uploaders, and the server lets go of the files' bytes (they are on disk by then)."""
+    return st.session_state.get(_MODEL_UPLOADS, 0)
+
+
+def count_model_upload() -> None:
+    st.session_state[_MODEL_UPLOADS] = model_uploads() + 1
 
 
 def upload() -> dict | None:

@@ -1,21 +1,20 @@
 """Dataset scan: per-channel statistics of every block over the test split, or a stratified subset of it (the quick
 pass, ``scan --limit N``; :func:`coverage` says which), for dense and every rung, each named by its measured sparsity.
 
-Per model and channel: mean activation (the map's spatial mean, averaged over images), the
-fraction of images on which the channel fires (> 0 somewhere), its *density* (the fraction of all
-positions of all images where it is > 0), its maximum, the ``k`` test images with the highest
-spatial-mean activation, its mean per class (over the class's images, of the spatial mean: ``class_mean
-[C, classes]``, NaN for a class with no image) and its filter's weight sparsity. Per model and image: the class
-probabilities and the top-1 prediction.
+Per model and channel: mean activation (the map's spatial mean, averaged over images), the fraction of images on
+which the channel fires (> 0 somewhere), its *density* (the fraction of all positions of all images where it is
+> 0), its maximum, the ``k`` test images with the highest spatial-mean activation, its mean per class (over the
+class's images, of the spatial mean: ``class_mean [C, classes]``, NaN for a class with no image) and its filter's
+weight sparsity. Per model and image: the class probabilities and the top-1 prediction.
 
-Per pair of models (dense against each rung, and each rung against the next): linear CKA of every
-block over the test split (minibatch estimator, :mod:`vggexplorer.stats`); for dense against a
-rung also each channel's Pearson correlation, across images, of its spatial-mean activation ("does
-the channel still respond to the same images?").
+Per pair of models (dense against each rung, and each rung against the next): linear CKA of every block over the
+test split (minibatch estimator, :mod:`vggexplorer.stats.measures`); for dense against a rung also each channel's
+Pearson correlation, across images, of its spatial-mean activation ("does the channel still respond to the same
+images?").
 
-Stats are reduced inside the hooks, batch by batch (spatial means, peaks, non-zero counts and a
-Gram matrix per minibatch), so no activation tensor is kept beyond its own hook call and the scan
-runs close to the speed of bare inference.
+Stats are reduced inside the hooks, batch by batch (spatial means, peaks, non-zero counts and the Gram matrices of
+its CKA minibatches), so no activation tensor is kept beyond its own hook call and the scan runs close to the speed
+of bare inference (benchmarks/README.md, scan).
 """
 
 from __future__ import annotations
@@ -204,8 +203,7 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
     ref = roles[0]
     chosen = _scan_indices(indices, len(split))
     n = len(chosen)
-    # every running statistic allocated now, before the first activation: allocated among the activations, they
-    # would keep glibc from reusing the freed space (channel_stats.BlockStats)
+    # every running statistic allocated before the first activation, not among them (channel_stats.BlockStats)
     scratch = scratch_for()  # one buffer for every block's count of positions > 0
     widths = {r: {name: b.conv.out_channels for name, b in blocks(m).items()} for r, m in models.items()}
     stats = {r: {name: BlockStats(c, k, len(split.classes), scratch=scratch, batch=min(batch_size, n))
@@ -240,7 +238,7 @@ def scan_models(models: Mapping[str, nn.Module], split: Split, batch_size: int =
 
             with block_hooks(model, on_block):
                 logits = model(x).float()  # [B, 10]
-            if role not in visited:
+            if role not in visited:  # allocated once, on the first batch
                 visited[role] = torch.empty(n, logits.shape[1])
             torch.softmax(logits, 1, out=visited[role][s:s + len(index)])
         # every block's Gram matrices of one minibatch as one stack [blocks, m, m], so HSIC_1 runs once per minibatch
@@ -376,15 +374,17 @@ def refresh_comparison(path: str | Path | None = None) -> ScanResult:
 
 def run_scan(checkpoints: Mapping[str, str | Path], split: Split, out: str | Path, k: int = 9,
              batch_size: int = 250, progress: bool = True, indices: np.ndarray | None = None,
-             cka_batch: int = CKA_BATCH, on_batch: Callable[[int, int], None] | None = None) -> ScanResult:
-    """Load the checkpoints (dense first), scan the images ``indices`` (all by default) with :func:`scan_models`,
-    compare, record provenance (file hashes, timing, each model's zero fraction and percent), save atomically: a
-    scan killed or cancelled (``on_batch`` raising) leaves no file behind."""
+             cka_batch: int = CKA_BATCH, on_batch: Callable[[int, int], None] | None = None,
+             load: Callable[[Path], nn.Module] | None = None) -> ScanResult:
+    """Load the checkpoints (dense first; ``load(path)``, default :func:`~vggexplorer.load_model`, e.g. models a
+    process already holds), scan the images ``indices`` (all by default) with :func:`scan_models`, compare, record
+    provenance (file hashes, timing, each model's zero fraction and percent), save atomically: a scan killed or
+    cancelled (``on_batch`` raising) leaves no file behind."""
     from ..model.checkpoint import load_model
     from .compare import compare_scan
     from ..model.runtime import hardware_summary
 
-    models = {role: load_model(p) for role, p in checkpoints.items()}
+    models = {role: (load or load_model)(Path(p)) for role, p in checkpoints.items()}
     t0 = time.perf_counter()
     result = scan_models(models, split, batch_size=batch_size, k=k, progress=progress, indices=indices,
                          cka_batch=cka_batch, on_batch=on_batch)

@@ -27,6 +27,8 @@ from ..errors import ConfigError, VGGExplorerError
 from ..files import cache_dir, stamped_sha256
 
 if TYPE_CHECKING:  # the scan imports torch: this module does not, until a scan runs (ui/warm.py imports early)
+    from torch import nn
+
     from ..data.cifar10 import Split
 
 # Images per batch in the app's scans. At the CLI's 250, three models' transient activations add about 700 MB to the
@@ -172,13 +174,13 @@ OnBatch = Callable[[int, int], None]  # on_batch(images done, images in this pas
 
 
 def scan_ladder(checkpoints: Mapping[str, str | Path], split: "Split", phase: str,
-                on_batch: OnBatch | None = None) -> Path:
+                on_batch: OnBatch | None = None, load: Callable[[Path], nn.Module] | None = None) -> Path:
     """Scan a ladder ``{role: checkpoint}`` (dense first) over ``split`` into the store and return the file.
 
     ``phase``: ``"quick"`` scans :func:`vggexplorer.stats.scan.quick_indices` (``QUICK_IMAGES`` images,
     stratified, seeded), ``"full"`` every image. A pass already stored is returned as it is. The store is then
     bounded (:func:`evict`, keeping the new file). ``on_batch(done, total)`` is called after each batch and may raise
-    to stop the scan, which then leaves no file.
+    to stop the scan, which then leaves no file. ``load(path)``: each model (default: read from the file).
     """
     from .scan import quick_indices, run_scan
 
@@ -189,6 +191,7 @@ def scan_ladder(checkpoints: Mapping[str, str | Path], split: "Split", phase: st
         return done
     out = scan_file(key, phase)
     indices = quick_indices(split.labels) if phase == "quick" else None
-    run_scan(checkpoints, split, out, batch_size=APP_BATCH, progress=False, indices=indices, on_batch=on_batch)
+    run_scan(checkpoints, split, out, batch_size=APP_BATCH, progress=False, indices=indices, on_batch=on_batch,
+             load=load)
     evict(keep=out)
     return out
