@@ -99,12 +99,12 @@ def _fresh_queue():
 
     stop = threading.Event()
 
-    def scan_fn(key, checkpoints, split, phase, on_batch):
+    def scan_fn(key, checkpoints, split, phase, on_batch, load=None):
         def tick(done: int, total: int) -> None:
             if stop.is_set():
                 raise _Stopped()
             on_batch(done, total)
-        return scan_store.scan_ladder(checkpoints, split, phase, on_batch=tick)
+        return scan_store.scan_ladder(checkpoints, split, phase, on_batch=tick, load=load)
 
     queue = scan_queue.QUEUE = scan_queue.ScanQueue(scan_fn=scan_fn)
     return queue, stop

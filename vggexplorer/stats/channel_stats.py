@@ -77,17 +77,21 @@ def _rank_key(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 CHUNK_BYTES = 1 << 22  # the count's float buffer: a slice of a batch's maps at a time, reused (see below)
 
 
-def spatial_reductions(out: torch.Tensor, chunk_bytes: int = CHUNK_BYTES,
-                       scratch: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def spatial_reductions(out: torch.Tensor, chunk_bytes: int = CHUNK_BYTES, scratch: torch.Tensor | None = None,
+                       into: tuple[torch.Tensor, torch.Tensor] | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``[B, C, H, W]`` -> (spatial means ``[B, C]``, spatial peaks ``[B, C]``, positions > 0 per channel ``int64 [C]``).
 
-    The means and peaks are one reduction each over the whole batch. The count writes ``x > 0`` as 1.0 / 0.0 into
+    The means and peaks are one reduction each over the whole batch, written into ``into`` (two float32 ``[B, C]``
+    tensors) when given. The count writes ``x > 0`` as 1.0 / 0.0 into
     ``scratch`` (float32, any shape, reused from call to call; one is allocated when it is missing or too small) a
     slice of ``chunk_bytes`` at a time, in the map's own memory format, and sums it: a boolean tensor summed as
     integers costs three times as much, and small slices cost more in per-operation overhead than they save in
     cache misses (measured inside the scan's hooks, benchmarks/README.md, scan)."""
     b, c, h, w = out.shape
-    means, peaks = torch.mean(out, (2, 3)), torch.amax(out, (2, 3))
+    means, peaks = into if into is not None else (torch.empty(b, c), torch.empty(b, c))
+    torch.sum(out, (2, 3), out=means).div_(h * w)  # torch.mean with ``out`` would reduce into a copy first
+    torch.amax(out, (2, 3), out=peaks)
     step = max(1, chunk_bytes // max(1, out[0].numel() * out.element_size()))
     # counts as floats, exact: float32 below 2**24 positions per channel (any batch of up to 16,384 32x32 maps)
     positive = torch.zeros(c, dtype=torch.float32 if b * h * w < 1 << 24 else torch.float64)
@@ -160,18 +164,19 @@ class BlockStats:
         """Fold in a batch ``[B, C, H, W]`` of the images with dataset indices ``index [B]`` and classes ``labels [B]``;
         return their spatial means ``[B, C]``: a view of the buffer, valid until the next update."""
         out = out.detach().float()  # [B, C, H, W], any memory format: reductions need no copy
-        means, peak, positive = spatial_reductions(out, scratch=self.scratch)
-        self.nonzero += positive
-        self.positions += out.shape[0] * out.shape[2] * out.shape[3]
-        b, c = means.shape
+        b, c = out.shape[:2]
         if self._buf is None or self._buf[0].shape[0] < b:
             self._merge()
             self._allocate(c, b)
         if self._fill + b > self._buf[0].shape[0]:
             self._merge()
         start = self._fill
-        for buf, part in zip(self._buf, (means, peak, index, labels)):
-            buf[start:start + b] = part
+        means, peaks, index_buf, label_buf = (buf[start:start + b] for buf in self._buf)
+        _, _, positive = spatial_reductions(out, scratch=self.scratch, into=(means, peaks))
+        index_buf.copy_(index)
+        label_buf.copy_(labels)
+        self.nonzero += positive
+        self.positions += out.shape[0] * out.shape[2] * out.shape[3]
         self._fill += b
         if self._fill >= self.merge_images:
             self._merge()  # reads the buffer; the region just written stays as it is until the next update
