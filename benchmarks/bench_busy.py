@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from benchmarks._report import machine, write_section
@@ -41,6 +42,7 @@ def main() -> None:
     from vggexplorer.data.cifar10 import load_bundled_test
     from vggexplorer.model.folder_ladder import open_folder
     from vggexplorer.stats.scan_store import ladder_key
+    from ui.resources import scan_model
     from ui.scan_queue import QUEUE
 
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=300)
@@ -54,9 +56,11 @@ def main() -> None:
         return time.perf_counter() - t0
 
     idle = [change(i) for i in range(args.changes)]
-    checkpoints = {r.role: r.path for r in open_folder(LADDER).rungs}
+    ladder = open_folder(LADDER)
+    checkpoints = {r.role: r.path for r in ladder.rungs}
     key = ladder_key(checkpoints)
-    QUEUE.request(key, checkpoints, load_bundled_test, full=True)
+    # as the app asks (ui.resources.scan_source): the worker runs twins of the models the pages share
+    QUEUE.request(key, checkpoints, load_bundled_test, full=True, load=partial(scan_model, ladder))
     while (s := QUEUE.status(key)) is not None and (s.state == "queued" or not s.total):
         time.sleep(0.2)  # until the scan is past loading its models: its batches are what competes
     busy, states = [], []

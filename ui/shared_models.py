@@ -49,4 +49,7 @@ def twin(model: nn.Module) -> nn.Module:
     for m in out.modules():  # and none are copied, whatever happens in between
         m._forward_hooks.clear()
         m._forward_pre_hooks.clear()
+    # the twin keeps ``model`` alive, so that :func:`shared` still finds it: a page asking for the file while the
+    # twin runs gets these tensors rather than a second copy (a plain attribute, not a submodule)
+    object.__setattr__(out, "_twin_of", model)
     return out

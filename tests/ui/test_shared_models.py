@@ -32,6 +32,19 @@ def test_a_model_someone_holds_is_not_loaded_again():
     assert shared_models.shared(("t", "one"), load) is not None and len(loads) == 2
 
 
+def test_a_twin_keeps_its_model_shared():
+    loads = []
+
+    def load():
+        loads.append(1)
+        return two_channel_model()
+
+    t = shared_models.twin(shared_models.shared(("t", "twin"), load))  # the worker holds only the twin
+    gc.collect()
+    assert shared_models.shared(("t", "twin"), load) is t._twin_of and len(loads) == 1  # a page gets the same one
+    assert t._twin_of not in list(t.modules())  # not a submodule: hooks and module walks see only the twin
+
+
 def test_two_threads_asking_at_once_read_the_file_once():
     loads, got = [], []
 
