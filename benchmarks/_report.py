@@ -17,15 +17,19 @@ README = Path(__file__).resolve().parent / "README.md"
 
 
 def interleaved(*fns, repeats: int) -> tuple[float, ...]:
-    """Median seconds of each function, run in turn (a, b, a, b, ...) after one warm-up of each, so that load from
-    other processes falls on all of them alike."""
+    """Median seconds of each function, run in turn after one warm-up of each, so that load from other processes
+    falls on all of them alike. The order rotates from one repetition to the next (a b c, b c a, c a b, ...): what
+    runs right after another function pays for the state it leaves (measured: a scan run right after bare inference
+    read about 5% slower than the same scan run second; benchmarks/README.md, scan), so no function always follows
+    the same one."""
     for f in fns:
         f()
     times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, f in enumerate(fns):
+    for r in range(repeats):
+        for k in range(len(fns)):
+            i = (r + k) % len(fns)
             t0 = time.perf_counter()
-            f()
+            fns[i]()
             times[i].append(time.perf_counter() - t0)
     return tuple(statistics.median(ts) for ts in times)
 

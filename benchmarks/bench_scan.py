@@ -1,6 +1,6 @@
 """The scan of your own ladder: its throughput against bare inference, and the quick pass against the full one.
 
-    python -m benchmarks.bench_scan [--images 2000] [--repeats 3] [--batch 250] [--quick-runs 3] [--full-runs 1]
+    python -m benchmarks.bench_scan [--images 2000] [--repeats 6] [--batch 250] [--quick-runs 3] [--full-runs 1]
                                     [--no-write]
 
 1. **Throughput.** A pair (``checkpoints/dense.pt`` and ``checkpoints/pruned-90.pt``) on a stratified subset of
@@ -211,7 +211,8 @@ def report(t: dict, e: dict, threads: int) -> str:
         "worker runs it.", "",
         f"**Throughput.** dense and pruned 90% (`checkpoints/{PAIR[0]}`, `checkpoints/{PAIR[1]}`) on "
         f"{t['images']:,} stratified test images, batch {t['batch']}, in model-images per second; medians of "
-        f"{t['repeats']} interleaved runs after one warm-up each. Bare inference: the same two models, images, "
+        f"{t['repeats']} interleaved runs after one warm-up each, the order rotating (bare, scan, pass; scan, pass, "
+        "bare; ...). Bare inference: the same two models, images, "
         "order, batch and input conversion, a plain forward without hooks.", "",
         "| | img/s | / bare inference | target | met |",
         "|---|---:|---:|---:|---|",
@@ -241,7 +242,7 @@ def report(t: dict, e: dict, threads: int) -> str:
 
 
 def main() -> None:
-    args = arguments(__doc__, {"images": 2000, "repeats": 3, "quick-runs": 3, "full-runs": 1, "batch": BATCH},
+    args = arguments(__doc__, {"images": 2000, "repeats": 6, "quick-runs": 3, "full-runs": 1, "batch": BATCH},
                      "no-write")
     threads = torch.get_num_threads()
     split = load_bundled_test()
