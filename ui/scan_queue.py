@@ -35,8 +35,8 @@ from vggexplorer.stats import scan_store
 STATES = ("queued", "quick", "full", "done", "failed")
 WORKER_NICE = 19  # the worker thread's priority: the lowest, so every session's rerun goes first
 ScanFn = Callable[..., Path]
-# scan_fn(key, checkpoints, split, phase, on_batch[, load=...]) -> the stored file of that pass; ``load`` (path ->
-# model) is passed when the request gave one
+# scan_fn(key, checkpoints, split, phase, on_batch, load) -> the stored file of that pass; ``load``: path -> model,
+# or None (the scan reads the files itself)
 
 
 def _scan_into_store(key: str, checkpoints: Mapping[str, Path], split: Any, phase: str,
@@ -243,9 +243,8 @@ class ScanQueue:
                     job.started, job.first, job.rate = self._clock(), None, None
                 if split is None:
                     split = job.split_loader()
-                extra = {"load": job.load} if job.load is not None else {}
                 path = self._scan_fn(job.key, job.checkpoints, split, phase, lambda d, t: self._progress(job, d, t),
-                                     **extra)
+                                     job.load)
                 release_memory()  # the pass's models and activations, freed, back to the system
                 with self._cond:
                     job.paths[phase] = Path(path)

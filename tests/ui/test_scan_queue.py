@@ -38,7 +38,7 @@ class FakeScan:
         for gate in {(k, p) for k in (A, B) for p in scan_store.PHASES} - set(hold):
             self.gates[gate].set()
 
-    def __call__(self, key, checkpoints, split, phase, on_batch):
+    def __call__(self, key, checkpoints, split, phase, on_batch, load=None):
         assert split == "the split" and checkpoints == {r: Path(p) for r, p in LADDER.items()}
         self.calls.append((key, phase))
         self.nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
@@ -138,7 +138,7 @@ def test_the_quick_pass_comes_first_then_the_full_pass_replaces_it():
 def test_the_rate_is_measured_after_the_first_batch():
     clock = [0.0]  # the pass starts at 0
 
-    def scan(key, checkpoints, split, phase, on_batch):
+    def scan(key, checkpoints, split, phase, on_batch, load=None):
         clock[0] = 10.0
         on_batch(100, 1000)  # at 10 s, model loading included: no estimate from it
         seen.append(q.status(A).eta_s)

@@ -38,21 +38,15 @@ def pearson_from_moments(m: dict[str, torch.Tensor], n: int) -> torch.Tensor:
 class PairMoments:
     """Running sums, per channel, of two models' spatial means over the same images, for their Pearson correlation."""
 
-    def __init__(self, channels: int | None = None) -> None:
-        self.sums: dict[str, torch.Tensor] | None = None  # "a", "b", "aa", "bb", "ab": float64 [C]
-        if channels is not None:  # allocated now, before any activation (see BlockStats), else on the first batch
-            self._allocate(channels)
-        self.n = 0
-
-    def _allocate(self, channels: int) -> None:
+    def __init__(self, channels: int) -> None:
+        # allocated now, before any activation (see BlockStats): "a", "b", "aa", "bb", "ab", float64 [C]
         self.sums = {key: torch.zeros(channels, dtype=torch.float64) for key in ("a", "b", "aa", "bb", "ab")}
+        self.n = 0
 
     def update(self, xa: torch.Tensor, xb: torch.Tensor) -> None:
         """Fold in one batch's spatial means ``[B, C]`` of the first and the second model (in place: nothing is
         allocated that outlives the batch)."""
         xa, xb = xa.double(), xb.double()
-        if self.sums is None:
-            self._allocate(xa.shape[1])
         m = self.sums
         m["a"] += xa.sum(0); m["b"] += xb.sum(0)
         m["aa"] += (xa * xa).sum(0); m["bb"] += (xb * xb).sum(0); m["ab"] += (xa * xb).sum(0)
@@ -60,7 +54,7 @@ class PairMoments:
 
     def correlation(self) -> torch.Tensor:
         """float32 ``[C]``: :func:`pearson_from_moments` over every image folded in."""
-        if self.sums is None:
+        if not self.n:
             raise ValueError("no images were folded in")
         return pearson_from_moments(self.sums, self.n)
 
