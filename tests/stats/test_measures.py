@@ -150,3 +150,33 @@ def test_hsic1_many_is_hsic1_of_each_pair():
     assert many.shape == (4,)
     for i in range(4):
         assert float(many[i]) == pytest.approx(_hsic_by_formula(ks[i], ls[i]), rel=1e-12)
+
+
+def test_both_gram_products_are_x_times_x_transposed():
+    from vggexplorer.stats.measures import _blas_product, _onednn_product
+
+    x = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0]])  # by hand: [[1+4, 2], [2, 1+9]]
+    want = torch.tensor([[5.0, 2.0], [2.0, 10.0]])
+    assert torch.equal(_blas_product(x), want)
+    assert torch.backends.mkldnn.is_available()  # the CPU builds of torch this project installs have oneDNN
+    assert torch.equal(_onednn_product(x), want)
+    big = torch.rand(25, 4096, generator=torch.Generator().manual_seed(1))
+    exact = big.double() @ big.double().T
+    torch.testing.assert_close(_onednn_product(big).double(), exact, rtol=2e-6, atol=0)
+
+
+def test_the_gram_product_falls_back_to_blas_where_onednn_fails(monkeypatch):
+    from vggexplorer.stats import measures
+
+    def missing(x):
+        raise RuntimeError("Could not run 'mkldnn::_linear_pointwise' with arguments from the 'CPU' backend")
+
+    monkeypatch.setattr(measures, "_onednn_product", missing)
+    measures._product.cache_clear()
+    try:
+        assert measures._product() is measures._blas_product
+        a = torch.rand(8, 2, 3, 3, generator=torch.Generator().manual_seed(2))
+        got = measures.minibatch_grams(a, 4)
+        torch.testing.assert_close(got[1], a[4:].flatten(1).double() @ a[4:].flatten(1).double().T)
+    finally:
+        measures._product.cache_clear()
