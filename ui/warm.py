@@ -28,10 +28,10 @@ def limit_malloc_arenas(n: int = MALLOC_ARENAS) -> bool:
     """Let the server's threads share ``n`` glibc heaps; True if the limit was set.
 
     glibc gives a new thread a heap of its own while it has fewer than 8 per core, and memory a thread frees
-    stays in its heap: every session's script thread and the scan worker keep the peak of their own work. With
-    two, the server peaked at 859 MB instead of 953 to 1,150 MB while it scanned an uploaded ladder beside the
-    shipped one (benchmarks/README.md, memory). Set before the sessions' threads start, it applies to every
-    heap made later. Not on other C libraries, and not when ``MALLOC_ARENA_MAX`` already says what to do."""
+    stays in its heap: every session's script thread and the scan worker keep the peak of their own work. While
+    the server scanned an uploaded ladder beside the shipped one it peaked at 946 to 1,048 MB in four runs with
+    this limit, and at 1,039 and 1,150 MB in two without it (benchmarks/README.md, memory: the runs spread by about
+    200 MB). Set before the sessions' threads start, it applies to every heap made later. Not on other C libraries, and not when ``MALLOC_ARENA_MAX`` already says what to do."""
     if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
         return False
     try:
