@@ -21,7 +21,7 @@ LAYERS = {
     "vggexplorer.views": 5,                               # figures and the view-models the pages read
     "vggexplorer.cli": 6,                                 # the commands and the model card
     "vggexplorer.__main__": 7, "vggexplorer": 7,          # the entry points (the package's lazy re-exports)
-    "ui.markup": 10, "ui.modelset": 10, "ui.caps": 10, "ui.state": 11, "ui.fragments": 10, "ui.links": 12,
+    "ui.markup": 10, "ui.heap": 10, "ui.modelset": 10, "ui.caps": 10, "ui.state": 11, "ui.fragments": 10, "ui.links": 12,
     "ui.readahead": 11, "ui.jobs": 11, "ui.scan_queue": 11, "ui.shared_models": 11, "ui.ladders": 12, "ui.resources": 13,  # the app's plumbing
     "ui.components": 14,                                  # what pages are drawn with
     "ui.pages": 15,                                       # the pages: they only lay out

@@ -32,6 +32,8 @@ from typing import Any, Callable, Mapping
 from vggexplorer.errors import VGGExplorerError
 from vggexplorer.stats import scan_store
 
+from .heap import release_memory
+
 STATES = ("queued", "quick", "full", "done", "failed")
 WORKER_NICE = 19  # the worker thread's priority: the lowest, so every session's rerun goes first
 ScanFn = Callable[..., Path]
@@ -116,21 +118,6 @@ def lower_priority() -> bool:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
         return True
     except (AttributeError, OSError):  # no setpriority (Windows), or not allowed: run at the normal priority
-        return False
-
-
-def release_memory() -> bool:
-    """Return freed heap memory to the system (glibc's ``malloc_trim``); False where there is none.
-
-    A pass frees its models and activations when it ends, but glibc keeps the worker thread's freed heap mapped:
-    measured with the CPU-only torch, a quick pass of three models left the process 280 MB larger than before it,
-    and 30 MB after the trim (benchmarks/README.md, memory).
-    """
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
-    except (OSError, AttributeError):
         return False
 
 

@@ -11,33 +11,14 @@ Measured on a cold start: 5.19 -> about 4.1 s to the first complete page (``benc
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
-import os
-import sys
 import threading
 from typing import Any, AsyncIterator
 
+from . import heap  # ctypes only
+
 _STARTED = threading.Event()
 _THREAD = "vggexplorer-warm-start"
-MALLOC_ARENAS = 2  # glibc heaps ("arenas") the server's threads share; glibc's default allows 8 per core
-_M_ARENA_MAX = -8  # mallopt's parameter, from glibc's malloc.h
-
-
-def limit_malloc_arenas(n: int = MALLOC_ARENAS) -> bool:
-    """Let the server's threads share ``n`` glibc heaps; True if the limit was set.
-
-    glibc gives a new thread a heap of its own while it has fewer than 8 per core, and memory a thread frees
-    stays in its heap: every session's script thread and the scan worker keep the peak of their own work. While
-    the server scanned an uploaded ladder beside the shipped one it peaked at 946 to 1,048 MB in four runs with
-    this limit, and at 1,039 and 1,150 MB in two without it (benchmarks/README.md, memory: the runs spread by about
-    200 MB). Set before the sessions' threads start, it applies to every heap made later. Not on other C libraries, and not when ``MALLOC_ARENA_MAX`` already says what to do."""
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    try:
-        return bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, n))
-    except (OSError, AttributeError):  # a C library without mallopt (musl)
-        return False
 
 
 def _warm() -> None:
@@ -91,7 +72,7 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     """The ``st.App`` lifespan: start the warm-up (once per process) and serve."""
     if not _STARTED.is_set():
         _STARTED.set()
-        limit_malloc_arenas()
+        heap.limit_malloc_arenas()  # before the sessions' threads start
         logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_NotThisThread())
         threading.Thread(target=_warm, name=_THREAD, daemon=True).start()
     yield

@@ -1,4 +1,4 @@
-"""The server's process set-up in ui/warm.py: the glibc heap limit."""
+"""ui/heap.py: the glibc heap limit of the server process."""
 
 import os
 import subprocess
@@ -13,7 +13,7 @@ from tests.conftest import REPO
 # then count glibc's heaps from malloc_stats (one "Arena N:" line each).
 CHILD = textwrap.dedent("""
     import ctypes, os, sys, threading
-    from ui.warm import limit_malloc_arenas
+    from ui.heap import limit_malloc_arenas
     print("limited" if sys.argv[1] == "limit" and limit_malloc_arenas() else "default", end=" ")
     hold, done = threading.Event(), []
     def work():
@@ -40,7 +40,7 @@ def _heaps(mode: str, env: dict | None = None) -> tuple[str, int]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's heaps: Linux only")
 def test_the_server_threads_share_two_heaps():
-    from ui.warm import MALLOC_ARENAS
+    from ui.heap import MALLOC_ARENAS
 
     env = {"MALLOC_ARENA_MAX": None}
     word, heaps = _heaps("default", env)
