@@ -29,12 +29,13 @@ CKA_BATCH = 25
 
 
 def _rows(features: torch.Tensor) -> torch.Tensor:
-    """``[n, ...]`` -> ``[n, p]`` float32, a view where the layout allows: the Gram matrix does not depend on the
-    order of the features, so a channels-last map is read as ``[n, H, W, C]`` without a copy."""
+    """``[n, ...]`` -> ``[n, p]`` float32 and contiguous (what the Gram products take), a view where the layout
+    allows: the Gram matrix does not depend on the order of the features, so a channels-last map is read as
+    ``[n, H, W, C]`` without a copy."""
     x = features
     if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         x = x.permute(0, 2, 3, 1)  # a view: [n, H, W, C] is contiguous for a channels-last map
-    return x.reshape(x.shape[0], -1).float()
+    return x.reshape(x.shape[0], -1).float().contiguous()
 
 
 def _onednn_product(x: torch.Tensor) -> torch.Tensor:
@@ -63,13 +64,13 @@ def _product() -> Callable[[torch.Tensor], torch.Tensor]:
 
 def gram(features: torch.Tensor) -> torch.Tensor:
     """``[n, ...]`` activations -> the linear Gram matrix ``[n, n]`` (float64) of their flattened rows."""
-    return _product()(_rows(features).contiguous()).double()
+    return _product()(_rows(features)).double()
 
 
 def minibatch_grams(features: torch.Tensor, n: int = CKA_BATCH) -> list[torch.Tensor]:
     """The Gram matrix (:func:`gram`) of each consecutive minibatch of ``n`` rows of ``features [B, ...]``; a last,
     shorter one only if it has at least 4 rows (HSIC_1's minimum)."""
-    x = _rows(features).contiguous()  # [B, p]; a view for the scan's maps (contiguous or channels-last)
+    x = _rows(features)  # [B, p]; a view for the scan's maps (contiguous or channels-last)
     product = _product()
     parts = (x[s:s + n] for s in range(0, x.shape[0], n))
     return [product(part).double() for part in parts if len(part) == n or len(part) >= 4]
